@@ -1,0 +1,1 @@
+"""C understanding: tree-sitter parsing of kernel C, and facts per function."""

@@ -1,0 +1,111 @@
+"""Facts about one C function: the events one walk of its body produces.
+
+Field keys name the struct type and member, never the variable: `fuse_file.iomode`, and for a
+bit in a flag word `fuse_inode.state:FUSE_I_BACKING`. Lock keys name the lock the same way:
+`fuse_inode.lock`, `inode.i_rwsem`; a global lock is its variable name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Access.op values
+READ, WRITE, INC, DEC, ADD, SUB, ASSIGN, ADDR = "read", "write", "inc", "dec", "add", "sub", "assign", "addr"
+SET_BIT, CLEAR_BIT, TEST_BIT = "set_bit", "clear_bit", "test_bit"
+TEST_AND_SET_BIT, TEST_AND_CLEAR_BIT = "test_and_set_bit", "test_and_clear_bit"
+GET, PUT = "get", "put"  # reference acquire / release through an API (atomic_inc, kref_put, ...)
+
+WRITE_OPS = frozenset({WRITE, INC, DEC, ADD, SUB, ASSIGN, SET_BIT, CLEAR_BIT,
+                       TEST_AND_SET_BIT, TEST_AND_CLEAR_BIT, GET, PUT})
+READ_OPS = frozenset({READ, TEST_BIT})
+
+# LockOp.op values
+ACQUIRE, RELEASE, ASSERT = "acquire", "release", "assert"
+
+# Return value classes
+RET_VOID, RET_ZERO, RET_ERRNO, RET_POINTER, RET_OTHER = "void", "zero", "errno", "pointer", "other"
+
+# Lock state where nothing in view says: in hunk-only mode, above the first line of a hunk.
+UNKNOWN_LOCKS = "?"
+
+
+@dataclass(frozen=True)
+class Access:
+    """One access to a struct field (or to one bit of a flag word)."""
+
+    key: str  # "fuse_file.iomode", "fuse_inode.state:FUSE_I_BACKING"
+    op: str  # one of the op constants above
+    line: int  # 1-based, in the original file
+    locks: frozenset[str]  # lock keys held here; contains UNKNOWN_LOCKS when not knowable
+    value: str | None = None  # the constant assigned, the amount added, the API called
+    marks: frozenset[str] = frozenset()  # READ_ONCE, WRITE_ONCE, data_race
+    text: str = ""  # the expression as written, for evidence
+    guessed_type: bool = False  # the variable's type came from elsewhere in the series
+    in_condition: int | None = None  # id of the branch condition this read decides, if any
+
+
+@dataclass(frozen=True)
+class LockOp:
+    lock: str
+    op: str  # ACQUIRE, RELEASE, ASSERT
+    line: int
+    api: str  # the call as written: spin_lock, mutex_unlock, lockdep_assert_held, ...
+    conditional: bool = False  # trylock: held only on the success branch
+    shared: bool = False  # read side (down_read, inode_lock_shared, read_lock)
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    line: int
+    locks: frozenset[str]
+    args: tuple[str, ...] = ()
+    guards: tuple[int, ...] = ()  # ids of the branch conditions this call is under
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A branch condition (if / while / ?: / switch) with the reads it makes."""
+
+    id: int
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Exit:
+    """One path out of the function: where it returns, what it holds, what it moved."""
+
+    line: int
+    value: str  # RET_* class
+    locks: frozenset[str]  # locks still held at the return
+    deltas: tuple[tuple[str, int], ...] = ()  # net counter movement on this path, key -> amount
+    bits: tuple[tuple[str, str], ...] = ()  # flag bits left set/cleared on this path
+    path: tuple[int, ...] = ()  # lines of the branch decisions taken, for evidence
+
+
+@dataclass
+class FunctionFacts:
+    name: str
+    file: str
+    start_line: int
+    end_line: int
+    params: dict[str, str] = field(default_factory=dict)  # name -> struct type
+    static: bool = False
+    complete: bool = True  # False in hunk-only mode: only the hunks' lines are known
+    known_lines: tuple[tuple[int, int], ...] = ()  # inclusive ranges, when not complete
+    accesses: list[Access] = field(default_factory=list)
+    lock_ops: list[LockOp] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    exits: list[Exit] = field(default_factory=list)
+    returns_type: str | None = None  # struct type of a returned pointer, for helper resolution
+    annotations: dict[str, tuple[str, ...]] = field(default_factory=dict)  # must_hold/acquires/releases
+
+
+@dataclass
+class FileFacts:
+    path: str
+    functions: list[FunctionFacts] = field(default_factory=list)
+    enums: dict[str, list[str]] = field(default_factory=dict)  # enum tag (or first constant) -> constants
+    has_errors: bool = False

@@ -1,0 +1,45 @@
+"""The `reviewbot` command: one module per subcommand under reviewbot.commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from reviewbot import __version__
+from reviewbot.errors import InputError
+
+# Subcommand name -> module under reviewbot.commands; each module has add_arguments(parser),
+# run(args) -> int and a docstring whose first line is the help text.
+SUBCOMMANDS = ["show"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reviewbot",
+        description="Review assistant for C patch series: which tracked fields each function "
+        "changes, under which lock, and whether the changes balance.",
+    )
+    parser.add_argument("--version", action="version", version=f"reviewbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"reviewbot.commands.{name.replace('-', '_')}")
+        summary = (module.__doc__ or "").strip().splitlines()[0]
+        sp = sub.add_parser(name, help=summary, description=module.__doc__)
+        module.add_arguments(sp)
+        sp.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as err:
+        print(f"reviewbot: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
