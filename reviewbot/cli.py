@@ -1,17 +1,28 @@
-"""The `reviewbot` command: one module per subcommand under reviewbot.commands."""
+"""The `reviewbot` command: one module per subcommand under reviewbot.commands.
+
+Each subcommand module (a module of reviewbot.commands whose name does not start with `_`) has
+add_arguments(parser), run(args) -> int, and a docstring whose first line is the help text.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
-from reviewbot import __version__
+from reviewbot import __version__, commands
 from reviewbot.errors import InputError
 
-# Subcommand name -> module under reviewbot.commands; each module has add_arguments(parser),
-# run(args) -> int and a docstring whose first line is the help text.
-SUBCOMMANDS = ["show"]
+
+def subcommand_modules() -> dict[str, object]:
+    """Subcommand name -> module, discovered so that a new command is just a new module."""
+    found = {}
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        found[info.name.replace("_", "-")] = importlib.import_module(f"reviewbot.commands.{info.name}")
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reviewbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMANDS:
-        module = importlib.import_module(f"reviewbot.commands.{name.replace('-', '_')}")
+    for name, module in subcommand_modules().items():
         summary = (module.__doc__ or "").strip().splitlines()[0]
-        sp = sub.add_parser(name, help=summary, description=module.__doc__)
+        sp = sub.add_parser(name, help=summary, description=module.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sp)
         sp.set_defaults(run=module.run)
     return parser

@@ -41,7 +41,9 @@ class Access:
     marks: frozenset[str] = frozenset()  # READ_ONCE, WRITE_ONCE, data_race
     text: str = ""  # the expression as written, for evidence
     guessed_type: bool = False  # the variable's type came from elsewhere in the series
-    in_condition: int | None = None  # id of the branch condition this read decides, if any
+    in_condition: int | None = None  # id of the condition (or assertion) this read is part of
+    guards: tuple[int, ...] = ()  # ids of the branch conditions this access is under
+    fresh: bool = False  # through a variable holding a freshly allocated, unshared object
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Condition:
     id: int
     line: int
     text: str
+    assertion: bool = False  # WARN_ON(...) and friends: documents an invariant, decides nothing
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class Exit:
     deltas: tuple[tuple[str, int], ...] = ()  # net counter movement on this path, key -> amount
     bits: tuple[tuple[str, str], ...] = ()  # flag bits left set/cleared on this path
     path: tuple[int, ...] = ()  # lines of the branch decisions taken, for evidence
+    # calls made on this path: (callee, line, outcome) where outcome is "ok" or "fail" when a
+    # later branch tested the call's result, else None
+    calls: tuple[tuple[str, int, str | None], ...] = ()
 
 
 @dataclass

@@ -1,0 +1,137 @@
+"""Kernel APIs reviewbot knows by name: locks, bit operations, counters and references.
+
+Tables, not code: a `.reviewbot.toml` can extend them (see reviewbot.knowledge.config).
+Each lock entry maps the API to how its lock argument is found and what it does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LockApi:
+    op: str  # "acquire", "release", "assert", "try" (held only when it returns true),
+    #          "try0" (held only when it returns 0: mutex_lock_interruptible)
+    arg: int | None = 0  # which argument names the lock; None: a global (rcu)
+    shared: bool = False
+    lock_suffix: str = ""  # inode_lock(inode) locks inode.i_rwsem: the member to append
+    global_name: str | None = None  # the lock key when arg is None
+
+
+def _family(names: list[str], op: str, **kw) -> dict[str, LockApi]:
+    return {n: LockApi(op, **kw) for n in names}
+
+
+LOCK_APIS: dict[str, LockApi] = {
+    **_family(["spin_lock", "spin_lock_irq", "spin_lock_irqsave", "spin_lock_bh", "spin_lock_nested",
+               "spin_lock_irqsave_nested", "raw_spin_lock", "raw_spin_lock_irq", "raw_spin_lock_irqsave",
+               "raw_spin_lock_bh", "mutex_lock", "mutex_lock_nested", "mutex_lock_io", "down_write",
+               "down_write_nested", "write_lock", "write_lock_irq", "write_lock_irqsave", "write_lock_bh",
+               "write_seqlock", "write_seqlock_irqsave", "write_seqlock_bh", "local_lock", "local_lock_irq",
+               "local_lock_irqsave", "down", "spin_lock_init_held"], "acquire"),
+    **_family(["down_read", "down_read_nested", "read_lock", "read_lock_irq", "read_lock_irqsave",
+               "read_lock_bh"], "acquire", shared=True),
+    **_family(["spin_unlock", "spin_unlock_irq", "spin_unlock_irqrestore", "spin_unlock_bh",
+               "raw_spin_unlock", "raw_spin_unlock_irq", "raw_spin_unlock_irqrestore", "raw_spin_unlock_bh",
+               "mutex_unlock", "up_write", "write_unlock", "write_unlock_irq", "write_unlock_irqrestore",
+               "write_unlock_bh", "write_sequnlock", "write_sequnlock_irqrestore", "write_sequnlock_bh",
+               "local_unlock", "local_unlock_irq", "local_unlock_irqrestore", "up"], "release"),
+    **_family(["up_read", "read_unlock", "read_unlock_irq", "read_unlock_irqrestore", "read_unlock_bh"],
+              "release", shared=True),
+    **_family(["spin_trylock", "spin_trylock_irq", "spin_trylock_irqsave", "spin_trylock_bh",
+               "raw_spin_trylock", "mutex_trylock", "down_write_trylock", "write_trylock"], "try"),
+    **_family(["down_read_trylock", "read_trylock"], "try", shared=True),
+    **_family(["mutex_lock_interruptible", "mutex_lock_killable", "down_interruptible", "down_killable",
+               "down_write_killable", "down_timeout"], "try0"),
+    **_family(["down_read_interruptible", "down_read_killable"], "try0", shared=True),
+    **_family(["lockdep_assert_held", "lockdep_assert_held_write", "lockdep_assert_held_once",
+               "assert_spin_locked", "lockdep_assert_locked"], "assert"),
+    **_family(["lockdep_assert_held_read"], "assert", shared=True),
+    # inode and mapping locks name the rwsem inside the object they take
+    "inode_lock": LockApi("acquire", lock_suffix="i_rwsem"),
+    "inode_lock_nested": LockApi("acquire", lock_suffix="i_rwsem"),
+    "inode_lock_shared": LockApi("acquire", shared=True, lock_suffix="i_rwsem"),
+    "inode_lock_shared_nested": LockApi("acquire", shared=True, lock_suffix="i_rwsem"),
+    "inode_unlock": LockApi("release", lock_suffix="i_rwsem"),
+    "inode_unlock_shared": LockApi("release", shared=True, lock_suffix="i_rwsem"),
+    "inode_trylock": LockApi("try", lock_suffix="i_rwsem"),
+    "inode_trylock_shared": LockApi("try", shared=True, lock_suffix="i_rwsem"),
+    "filemap_invalidate_lock": LockApi("acquire", lock_suffix="invalidate_lock"),
+    "filemap_invalidate_unlock": LockApi("release", lock_suffix="invalidate_lock"),
+    "filemap_invalidate_lock_shared": LockApi("acquire", shared=True, lock_suffix="invalidate_lock"),
+    "filemap_invalidate_unlock_shared": LockApi("release", shared=True, lock_suffix="invalidate_lock"),
+    "bit_spin_lock": LockApi("acquire", arg=1),
+    "bit_spin_unlock": LockApi("release", arg=1),
+    "rcu_read_lock": LockApi("acquire", arg=None, shared=True, global_name="rcu"),
+    "rcu_read_unlock": LockApi("release", arg=None, shared=True, global_name="rcu"),
+    "srcu_read_lock": LockApi("acquire", shared=True),
+    "srcu_read_unlock": LockApi("release", shared=True),
+    "lock_sock": LockApi("acquire", lock_suffix="sk_lock"),
+    "release_sock": LockApi("release", lock_suffix="sk_lock"),
+}
+
+# guard(spinlock)(&x) / scoped_guard(mutex, &x): the class names that mean a shared hold
+SHARED_GUARD_CLASSES = frozenset({"rwsem_read", "read_lock", "rcu", "srcu"})
+
+# bit operations: name -> (op, argument index of the bit, argument index of the word)
+BIT_OPS: dict[str, str] = {
+    "set_bit": "set_bit", "__set_bit": "set_bit", "clear_bit": "clear_bit", "__clear_bit": "clear_bit",
+    "clear_bit_unlock": "clear_bit", "test_bit": "test_bit", "test_and_set_bit": "test_and_set_bit",
+    "__test_and_set_bit": "test_and_set_bit", "test_and_set_bit_lock": "test_and_set_bit",
+    "test_and_clear_bit": "test_and_clear_bit", "__test_and_clear_bit": "test_and_clear_bit",
+    "set_bit_lock": "set_bit", "change_bit": "set_bit", "test_bit_acquire": "test_bit",
+}
+
+# counter APIs on a field whose address is the first argument: name -> (op, amount)
+COUNTER_APIS: dict[str, tuple[str, int]] = {}
+for _prefix in ("atomic", "atomic64", "atomic_long", "local"):
+    COUNTER_APIS.update({
+        f"{_prefix}_inc": ("inc", 1), f"{_prefix}_dec": ("dec", -1),
+        f"{_prefix}_inc_return": ("inc", 1), f"{_prefix}_dec_return": ("dec", -1),
+        f"{_prefix}_dec_and_test": ("dec", -1), f"{_prefix}_inc_not_zero": ("inc", 1),
+        f"{_prefix}_inc_and_test": ("inc", 1), f"{_prefix}_dec_if_positive": ("dec", -1),
+        f"{_prefix}_read": ("read", 0), f"{_prefix}_set": ("write", 0),
+        f"{_prefix}_add": ("add", 0), f"{_prefix}_sub": ("sub", 0),
+    })
+COUNTER_APIS.update({
+    "refcount_inc": ("get", 1), "refcount_inc_not_zero": ("get", 1), "refcount_dec": ("put", -1),
+    "refcount_dec_and_test": ("put", -1), "refcount_dec_and_lock": ("put", -1), "refcount_read": ("read", 0),
+    "refcount_set": ("write", 0), "kref_get": ("get", 1), "kref_get_unless_zero": ("get", 1),
+    "kref_put": ("put", -1), "kref_put_lock": ("put", -1), "kref_put_mutex": ("put", -1),
+    "kref_read": ("read", 0), "kref_init": ("write", 0), "refcount_add": ("add", 0), "refcount_sub_and_test": ("sub", 0),
+})
+# counter APIs where the value comes before the field: atomic_add(i, &v)
+VALUE_FIRST = frozenset(n for n in COUNTER_APIS if n.endswith(("_add", "_sub", "_sub_and_test"))
+                        and not n.startswith("refcount_add"))
+
+# Reference pairs that don't follow get/put naming: acquire -> the release that undoes it.
+REFERENCE_PAIRS: dict[str, str] = {
+    "igrab": "iput", "ilookup": "iput", "ilookup5": "iput", "iget_locked": "iput", "iget5_locked": "iput",
+    "dget": "dput", "dget_parent": "dput", "d_find_alias": "dput", "get_file": "fput", "fget": "fput",
+    "fdget": "fdput", "kobject_get": "kobject_put", "of_node_get": "of_node_put", "get_device": "put_device",
+    "pm_runtime_get": "pm_runtime_put", "pm_runtime_get_sync": "pm_runtime_put",
+    "pm_runtime_resume_and_get": "pm_runtime_put", "mntget": "mntput", "path_get": "path_put",
+    "get_task_struct": "put_task_struct", "try_module_get": "module_put", "__module_get": "module_put",
+    "get_page": "put_page", "folio_get": "folio_put", "kobject_init_and_add": "kobject_put",
+    "device_add": "device_del", "request_irq": "free_irq", "ioremap": "iounmap", "kmalloc": "kfree",
+    "kzalloc": "kfree", "kmem_cache_alloc": "kmem_cache_free", "get_cred": "put_cred",
+}
+
+# Allocators: a variable assigned from one of these is a fresh, unshared object.
+ALLOCATORS = frozenset({"kmalloc", "kzalloc", "kcalloc", "kvmalloc", "kvzalloc", "kmem_cache_alloc",
+                        "kmem_cache_zalloc", "vmalloc", "vzalloc", "kmalloc_array", "kmemdup", "alloc_inode"})
+
+# Kernel helpers whose pointer result has a known struct type, when no definition is in view.
+RETURN_TYPES: dict[str, str] = {
+    "file_inode": "inode", "d_inode": "inode", "d_inode_rcu": "inode", "file_dentry": "dentry",
+    "dget": "dentry", "dget_parent": "dentry", "igrab": "inode", "ilookup": "inode", "get_file": "file",
+    "fget": "file",
+}
+
+# Assertions: a condition inside one of these documents an invariant; it is not a re-check.
+ASSERTIONS = frozenset({"WARN_ON", "WARN_ON_ONCE", "WARN", "WARN_ONCE", "BUG_ON", "VM_BUG_ON",
+                        "VM_WARN_ON", "VM_WARN_ON_ONCE", "BUILD_BUG_ON", "lockdep_assert"})
+
+# Marked accesses: intentional lockless reads or writes.
+ACCESS_MARKS = frozenset({"READ_ONCE", "WRITE_ONCE", "data_race", "smp_load_acquire", "smp_store_release"})
