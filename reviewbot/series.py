@@ -21,12 +21,15 @@ class Reply:
 
     @property
     def first_line(self) -> str:
-        """The first line a reader would look at: not quoted, not an attribution, not blank."""
+        """The first line a reader would look at: not quoted, not an attribution, not a
+        greeting ("Hi Amir,"), not blank."""
         for line in self.body.splitlines():
             text = line.strip()
             if not text or text.startswith(">"):
                 continue
             if text.endswith("wrote:") or text.startswith("On ") and "wrote" in text:
+                continue
+            if text.endswith(",") and len(text.split()) <= 3:
                 continue
             return text
         return ""
@@ -72,3 +75,18 @@ class Series:
     cover_replies: list[Reply] = field(default_factory=list)
     base_commit: str | None = None
     change_id: str | None = None
+    tree: str | None = None  # the git tree the series came from (a git range), else None
+
+    @property
+    def author(self) -> str:
+        """Who sent the series: the cover letter's author, else the first patch's."""
+        if self.cover_author or not self.patches:
+            return self.cover_author
+        return self.patches[0].author
+
+    @property
+    def date(self) -> str:
+        """When the series was sent: the cover letter's date, else the first patch's."""
+        if self.cover_date or not self.patches:
+            return self.cover_date
+        return self.patches[0].date

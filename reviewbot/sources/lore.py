@@ -1,0 +1,96 @@
+"""A lore thread as a series source: a message-id (bare or `<id>`) or a pasted lore URL.
+
+The thread is fetched with liblore from the configured public-inbox archive (`--lore-url`,
+else the config's `lore_url`, else lore.kernel.org) and taken apart by b4. URLs are turned
+into message-ids here, so that b4 never sees a URL (b4 would re-point its archive at the
+URL's host).
+"""
+
+from __future__ import annotations
+
+import gzip
+import urllib.parse
+from email.message import EmailMessage
+
+import b4
+import liblore
+import requests
+
+from reviewbot.errors import InputError
+from reviewbot.knowledge.config import load_config
+from reviewbot.series import Series
+from reviewbot.sources.mail import series_from_thread, setup_b4
+
+DEFAULT_LORE_URL = "https://lore.kernel.org/all"
+DEFAULT_TIMEOUT = 30.0  # seconds, for connecting and for each read
+
+
+def is_lore_input(text: str) -> bool:
+    """A URL, a `<message-id>`, or a bare id (it has an @, and no `..`, which would make it a
+    git range such as `@{u}..HEAD`)."""
+    text = text.strip()
+    return "://" in text or text.startswith("<") or ("@" in text and ".." not in text)
+
+
+def message_id(text: str) -> str:
+    """The bare message-id in `<id>`, `id` or a lore URL (.../<list>/<id>/, /T/#u, /raw, ...)."""
+    text = text.strip()
+    if "://" not in text:
+        msgid = text.strip("<>").strip()
+        if not msgid:
+            raise InputError(text, "empty message-id")
+        return msgid
+    for segment in urllib.parse.urlsplit(text).path.split("/"):
+        segment = urllib.parse.unquote(segment)
+        if "@" in segment:
+            return segment
+    raise InputError(text, "no message-id in this URL")
+
+
+def lore_base(lore_url: str | None = None, tree: str | None = None) -> str:
+    """The archive to fetch from, without a trailing slash: `https://lore.kernel.org/all`.
+
+    `lore_url` (from --lore-url) wins; then $REVIEWBOT_LORE_URL, the tree's .reviewbot.toml and
+    the user's config file, as reviewbot's config reads them.
+    """
+    url = lore_url or load_config(tree).lore_url or DEFAULT_LORE_URL
+    base = url.strip().removesuffix("/%s").rstrip("/")
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(url, "lore URL is not an http(s) URL")
+    if not parts.path:
+        base += "/all"  # the bare host: ask its `all` inbox, as b4 does
+    return base
+
+
+def fetch_thread(msgid: str, base: str, timeout: float, source: str) -> list[EmailMessage]:
+    """The messages of the thread holding `msgid`, as the archive has them."""
+    node = liblore.LoreNode.from_git_config(base, request_timeout=timeout)
+    try:
+        mbox = node.get_mbox_by_msgid(msgid, nocache=True)
+    except liblore.RemoteError as err:
+        if err.status_code == 404:
+            raise InputError(source, f"no such message on {base}") from None
+        if err.status_code is not None:
+            raise InputError(source, f"{base} answered HTTP {err.status_code}") from None
+        if isinstance(err.__cause__, requests.Timeout):
+            raise InputError(source, f"{base} did not answer within {timeout:g}s") from None
+        raise InputError(source, f"cannot reach {base}") from None
+    except gzip.BadGzipFile:
+        raise InputError(source, f"{base} is not a public-inbox archive: its answer is not "
+                                 "a gzipped mbox") from None
+    finally:
+        node.close()
+    thread = b4.get_strict_thread(b4.split_and_dedupe_pi_results(mbox), msgid)
+    if not thread:
+        raise InputError(source, f"{base} sent no thread for this message")
+    return thread
+
+
+def load(text: str, *, lore_url: str | None = None, tree: str | None = None,
+         revision: int | None = None, timeout: float | None = None) -> Series:
+    msgid = message_id(text)
+    base = lore_base(lore_url, tree)
+    setup_b4(lore_base=base)
+    thread = fetch_thread(msgid, base, timeout or DEFAULT_TIMEOUT, text)
+    return series_from_thread(thread, text, revision)
