@@ -85,7 +85,8 @@ class Exit:
     deltas: tuple[tuple[str, int], ...] = ()  # net counter movement on this path, key -> amount
     bits: tuple[tuple[str, str], ...] = ()  # flag bits left set/cleared on this path
     path: tuple[int, ...] = ()  # lines of the branch decisions taken, for evidence
-    # calls made on this path: (callee, line, outcome) where outcome is "ok" or "fail" when a
+    # calls made on this path to functions with an effect (summarised in the scanned files, or
+    # kernel reference APIs): (callee, line, outcome) where outcome is "ok" or "fail" when a
     # later branch tested the call's result, else None
     calls: tuple[tuple[str, int, str | None], ...] = ()
 
@@ -107,6 +108,8 @@ class FunctionFacts:
     exits: list[Exit] = field(default_factory=list)
     returns_type: str | None = None  # struct type of a returned pointer, for helper resolution
     annotations: dict[str, tuple[str, ...]] = field(default_factory=dict)  # must_hold/acquires/releases
+    labels: dict[str, int] = field(default_factory=dict)  # goto label -> line
+    gotos: list[tuple[str, int]] = field(default_factory=list)  # (label, line) of each goto
 
 
 @dataclass

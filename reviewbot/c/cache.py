@@ -1,0 +1,57 @@
+"""On-disk cache of per-file analysis results, keyed by content digest.
+
+Entries live in the user cache directory ($XDG_CACHE_HOME/reviewbot, else ~/.cache/reviewbot)
+under a namespace (the kind of result and its analyser version, e.g. "facts-3") and the
+reviewbot version, so that a new analyser never reads an old result. Values are pickled.
+Writes are atomic (temporary file + rename): a reader sees a whole entry or none. An entry
+that cannot be read is treated as missing; the next put rewrites it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from reviewbot import __version__
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reviewbot"
+
+
+def entry_path(digest: str, namespace: str) -> Path:
+    return cache_root() / f"{namespace}-{__version__}" / digest[:2] / f"{digest}.pickle"
+
+
+def get(digest: str, namespace: str):
+    """The value stored for `digest` in `namespace`, or None."""
+    try:
+        with open(entry_path(digest, namespace), "rb") as f:
+            return pickle.load(f)
+    except FileNotFoundError:
+        return None
+    except Exception:  # a truncated or foreign file: a miss, rewritten by the next put
+        return None
+
+
+def put(digest: str, namespace: str, value) -> None:
+    """Store `value`; a cache that cannot be written (read-only, disk full) is skipped, since
+    the cache only saves time."""
+    path = entry_path(digest, namespace)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,511 @@
+"""Parsing kernel C with tree-sitter behind a length-preserving pre-pass for kernel macros.
+
+Kernel macros that tree-sitter cannot know (statement loop macros, scoped_guard, types passed
+as macro arguments, annotations, SYSCALL_DEFINEn) damage the parse of the code around them.
+Before parsing, each such site is rewritten into plain C of exactly the same width, keeping
+every newline, so that a node's byte and line positions in the rewritten text are those of
+the original text:
+
+    list_for_each_entry(fb, &fc->list, entry)   ->  for                (fb; &fc->list; entry)
+    scoped_guard(spinlock, &fi->lock) {         ->  if          (          &fi->lock) {
+    container_of(p, struct fuse_inode, inode)   ->  container_of(p, struct_fuse_inode, inode)
+    int __must_check f(char __user *buf)        ->  int              f(char        *buf)
+    SYSCALL_DEFINE3(read, unsigned int, fd, ...) -> long           read(unsigned int  fd, ...)
+
+The sites are found by a small lexer, not a C parser: a few scans for literal substrings find
+candidate identifiers (checked against the tables below by their whole name), candidates in
+block comments, `//` comments, string and character literals and preprocessor lines are
+skipped, and a macro's arguments are delimited by balanced parentheses. Every rewrite is local
+to one macro call. The pre-pass costs about a seventh of the parse.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import tree_sitter_c
+from tree_sitter import Language, Parser, Tree
+
+LANGUAGE = Language(tree_sitter_c.language())
+
+# Parsed files kept in memory, most recently used last. Bounded: an index of a whole tree
+# parses tens of thousands of files and must not keep every tree alive.
+MEMO_SIZE = 64
+
+# Annotations that are blanked: they carry nothing the analysis uses.
+ANNOTATIONS = frozenset({
+    "__user", "__kernel", "__iomem", "__percpu", "__rcu", "__force", "__bitwise", "__nocast",
+    "__safe", "__private", "__data_racy", "__init", "__exit", "__initdata", "__initconst",
+    "__exitdata", "__init_or_module", "__meminit", "__ref", "__refdata", "__must_check",
+    "__always_inline", "__maybe_unused", "__always_unused", "__used", "noinline",
+    "noinline_for_stack", "__noinline", "__cold", "__hot", "__read_mostly", "__ro_after_init",
+    "__weak", "__pure", "__noreturn", "__packed", "__visible", "__randomize_layout",
+    "__no_randomize_layout", "__latent_entropy", "__sched", "__lockfunc", "notrace", "noinstr",
+    "__cacheline_aligned", "__cacheline_aligned_in_smp", "____cacheline_aligned",
+    "____cacheline_aligned_in_smp", "asmlinkage", "__attribute_const__", "__malloc",
+    "__flatten", "__nonstring", "__deprecated", "__kprobes", "nokprobe_inline", "__cpuidle",
+    "__irq_entry", "__nocfi", "__noclone", "__net_init", "__net_exit", "__page_aligned_bss",
+    "__page_aligned_data",
+})
+# Annotations with an argument list: the whole call is blanked.
+ANNOTATION_CALLS = frozenset({
+    "__aligned", "__printf", "__scanf", "__section", "__free", "__cleanup", "__counted_by",
+    "__alloc_size", "__assume_aligned", "__cond_acquires", "__cond_releases",
+})
+# Lock annotations: blanked and kept aside as facts about the function they annotate.
+LOCK_ANNOTATIONS = {"__acquires": "acquires", "__releases": "releases", "__must_hold": "must_hold"}
+
+# Macros taking a type as an argument: name -> index of the type argument.
+TYPE_ARGUMENT = {
+    "container_of": 1, "container_of_const": 1, "container_of_safe": 1,
+    "list_entry": 1, "list_first_entry": 1, "list_last_entry": 1, "list_first_entry_or_null": 1,
+    "list_last_entry_or_null": 1, "list_entry_rcu": 1, "list_first_or_null_rcu": 1,
+    "list_next_or_null_rcu": 2, "hlist_entry": 1, "hlist_entry_safe": 1, "hlist_bl_entry": 1,
+    "hlist_nulls_entry": 1, "llist_entry": 1, "rb_entry": 1, "rb_entry_safe": 1,
+    "min_t": 0, "max_t": 0, "clamp_t": 0, "min3_t": 0, "max3_t": 0,
+    "offsetofend": 0, "sizeof_field": 0, "va_arg": 1, "alloc_percpu": 0,
+    "alloc_percpu_gfp": 0,
+}
+SCOPED_GUARDS = {"scoped_guard": 1, "scoped_cond_guard": 2}  # name -> arguments before the lock
+# File-scope definition macros whose arguments are types and statements: always blanked.
+DEFINITION_MACROS = frozenset({
+    "DEFINE_FREE", "DEFINE_CLASS", "EXTEND_CLASS", "DEFINE_GUARD", "DEFINE_GUARD_COND",
+    "DEFINE_LOCK_GUARD_0", "DEFINE_LOCK_GUARD_1", "DEFINE_LOCK_GUARD_1_COND",
+})
+# File-scope registration macros often written without `;`: blanked when they are.
+REGISTRATION_MACROS = frozenset({
+    "module_init", "module_exit", "core_initcall", "postcore_initcall", "arch_initcall",
+    "subsys_initcall", "fs_initcall", "device_initcall", "late_initcall", "late_initcall_sync",
+})
+
+# Candidate sites are found by a few scans for literal substrings, each of which runs at
+# memory speed (an alternation of names that do not share their first characters is not: one
+# of all the names would be slower than the parse); each hit is widened to its whole
+# identifier and checked against the tables.
+_CANDIDATE_SCANS = [re.compile(p) for p in (
+    rb"_(?:_|entry|t\(|or_null_rcu)",  # annotations, list_*entry, min_t, list_first_or_null_rcu
+    rb"for_each", rb"DEFINE", rb"container_of", rb"s(?:coped_|izeof_field)",
+    rb"no(?:inline|trace|instr|kprobe_inline)", rb"offsetofend", rb"va_arg", rb"asmlinkage",
+    rb"alloc_percpu", rb"module_(?:init|exit)", rb"initcall",
+)]
+_COMMENT = re.compile(rb"/\*.*?\*/", re.S)
+_SYSCALL = re.compile(r"(?:COMPAT_)?SYSCALL_DEFINE[0-6]")
+_KNOWN_NAMES = (set(ANNOTATIONS) | set(ANNOTATION_CALLS) | set(LOCK_ANNOTATIONS) | set(TYPE_ARGUMENT)
+                | set(SCOPED_GUARDS) | set(REGISTRATION_MACROS))
+_PAREN_SCAN = re.compile(rb"[()\[\]{},\"'/]")
+_FUNCTION_HEAD = re.compile(rb"([A-Za-z_]\w*)\s*\(")
+_SPACE = b" \t\r\n\f\v"
+_STATEMENT_START = frozenset(b";{}):")
+_IDENT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+@dataclass(eq=False)
+class ParsedFile:
+    """One parsed C text. Node positions in `tree` are positions in `original` as well."""
+
+    tree: Tree  # tree of `source`
+    source: bytes  # the rewritten text: same length and newlines as `original`
+    original: bytes
+    digest: str  # sha1 of `original`
+    # function name -> [(kind, lock expression)], kind "acquires" | "releases" | "must_hold"
+    lock_annotations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # start byte of the `if` a scoped_guard became -> (guard class, lock expression text)
+    scoped_guards: dict[int, tuple[str, str]] = field(default_factory=dict)
+    has_errors: bool = False
+
+    def text(self, node) -> str:
+        """A node's text as originally written (types and annotations included)."""
+        return self.original[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+_memo: OrderedDict[str, ParsedFile] = OrderedDict()
+_parser = Parser(LANGUAGE)
+
+
+def as_bytes(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+
+
+def digest_of(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def parse_c(text: str | bytes) -> ParsedFile:
+    """Parse C text (memoised by content: the same text gives the same ParsedFile object)."""
+    original = as_bytes(text)
+    digest = digest_of(original)
+    parsed = _memo.get(digest)
+    if parsed is not None:
+        _memo.move_to_end(digest)
+        return parsed
+    rewrite = rewrite_kernel_macros(original)
+    tree = _parser.parse(rewrite.source)
+    parsed = ParsedFile(tree=tree, source=rewrite.source, original=original, digest=digest,
+                        lock_annotations=rewrite.lock_annotations, scoped_guards=rewrite.scoped_guards,
+                        has_errors=tree.root_node.has_error)
+    _memo[digest] = parsed
+    while len(_memo) > MEMO_SIZE:
+        _memo.popitem(last=False)
+    return parsed
+
+
+@dataclass
+class Rewrite:
+    source: bytes
+    lock_annotations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    scoped_guards: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def rewrite_kernel_macros(original: bytes) -> Rewrite:
+    """The length-preserving pre-pass (see the module docstring)."""
+    result = Rewrite(original)
+    sites = _candidate_sites(original)
+    if not sites:
+        return result
+    out = bytearray(original)
+    in_comment = _CommentIndex(original)
+    for start, end in sites:
+        if in_comment(start) or not _in_code_line(original, start):
+            continue
+        name = original[start:end].decode()
+        if "for_each" in name:
+            _rewrite_loop(out, start, end)
+        elif name in ANNOTATIONS:
+            out[start:end] = b" " * (end - start)
+        elif name in TYPE_ARGUMENT:
+            _rewrite_type_argument(out, end, TYPE_ARGUMENT[name])
+        elif name in SCOPED_GUARDS:
+            _rewrite_scoped_guard(out, start, end, SCOPED_GUARDS[name], result.scoped_guards)
+        elif name in ANNOTATION_CALLS or name in LOCK_ANNOTATIONS:
+            _rewrite_annotation_call(out, start, end, LOCK_ANNOTATIONS.get(name), result.lock_annotations)
+        elif _SYSCALL.fullmatch(name):
+            _rewrite_syscall(out, start, end)
+        elif (name.startswith("DEFINE_") or name in REGISTRATION_MACROS) and \
+                (start == 0 or original[start - 1] == ord("\n")):
+            _rewrite_definition(out, start, end)
+    result.source = bytes(out)
+    return result
+
+
+# --- lexer helpers --------------------------------------------------------------------------
+
+def _candidate_sites(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every identifier that may be a macro the pre-pass rewrites, in order."""
+    sites = set()
+    for scan in _CANDIDATE_SCANS:
+        for match in scan.finditer(data):
+            start = end = match.start()
+            while start > 0 and data[start - 1] in _IDENT_CHARS:
+                start -= 1
+            while end < len(data) and data[end] in _IDENT_CHARS:
+                end += 1
+            name = data[start:end]
+            if b"for_each" in name or name.startswith(b"DEFINE_") or b"SYSCALL_DEFINE" in name \
+                    or name.decode() in _KNOWN_NAMES:
+                sites.add((start, end))
+    return sorted(sites)
+
+
+class _CommentIndex:
+    """Whether a position lies inside a block comment (the comments are found once, on the
+    first question)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.starts: list[int] | None = None
+        self.ends: list[int] = []
+
+    def __call__(self, pos: int) -> bool:
+        if self.starts is None:
+            spans = [m.span() for m in _COMMENT.finditer(self.data)]
+            self.starts = [s for s, _ in spans]
+            self.ends = [e for _, e in spans]
+        k = bisect.bisect_right(self.starts, pos) - 1
+        return k >= 0 and pos < self.ends[k]
+
+
+def _in_code_line(data: bytes, pos: int) -> bool:
+    """Whether `pos` is code as far as its line tells: not in a preprocessor directive (or its
+    continuation lines), a `//` comment, or a string or character literal."""
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    first = line_start
+    while first > 1 and data[first - 2] == ord("\\"):  # continuation of the line above
+        first = data.rfind(b"\n", 0, first - 2) + 1
+    if data[first:pos].lstrip().startswith(b"#"):
+        return False
+    prefix = data[line_start:pos]
+    if b"//" not in prefix and b'"' not in prefix and b"'" not in prefix:
+        return True
+    quote, i = None, 0
+    while i < len(prefix):
+        c = prefix[i]
+        if quote is not None:
+            if c == ord("\\"):
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in b"\"'":
+            quote = c
+        elif prefix.startswith(b"//", i):
+            return False
+        elif prefix.startswith(b"/*", i):
+            close = prefix.find(b"*/", i + 2)
+            if close < 0:
+                return True  # the comment index answers for block comments
+            i = close + 1
+        i += 1
+    return quote is None
+
+
+
+def _skip_space(buf: bytearray, pos: int) -> int:
+    """First position at or after `pos` that is not whitespace or inside a comment."""
+    n = len(buf)
+    while pos < n:
+        c = buf[pos]
+        if c in _SPACE:
+            pos += 1
+        elif buf.startswith(b"/*", pos):
+            close = buf.find(b"*/", pos + 2)
+            pos = n if close < 0 else close + 2
+        elif buf.startswith(b"//", pos):
+            eol = buf.find(b"\n", pos)
+            pos = n if eol < 0 else eol
+        else:
+            break
+    return pos
+
+
+def _previous_token_end(buf: bytearray, pos: int) -> int:
+    """Position of the last significant byte before `pos`, skipping whitespace and comments;
+    -1 at the start of the text or when a preprocessor line comes first."""
+    i = pos - 1
+    while i >= 0:
+        c = buf[i]
+        if c in _SPACE:
+            i -= 1
+            continue
+        if c == ord("/") and i > 0 and buf[i - 1] == ord("*"):
+            opening = buf.rfind(b"/*", 0, i - 1)
+            if opening < 0:
+                return -1
+            i = opening - 1
+            continue
+        line_start = buf.rfind(b"\n", 0, i) + 1
+        if buf[line_start:i + 1].lstrip().startswith(b"#"):
+            return -1
+        comment = buf.find(b"//", line_start, i + 1)
+        if comment >= 0:
+            i = comment - 1
+            continue
+        return i
+    return -1
+
+
+def _at_statement_start(buf: bytearray, pos: int) -> bool:
+    """Whether the identifier at `pos` begins a statement (rather than being called in an
+    expression or named in a declaration)."""
+    i = _previous_token_end(buf, pos)
+    if i < 0 or buf[i] in _STATEMENT_START:
+        return True
+    if buf[i] in _IDENT_CHARS:
+        word_start = i
+        while word_start > 0 and buf[word_start - 1] in _IDENT_CHARS:
+            word_start -= 1
+        return buf[word_start:i + 1] in (b"else", b"do")
+    return False
+
+
+def _arguments(buf: bytearray, pos: int) -> tuple[int, list[int], int] | None:
+    """The argument list opening at or after `pos` (whitespace allowed before it): the
+    position of `(`, the positions of its top-level commas, the position of the closing `)`."""
+    opening = _skip_space(buf, pos)
+    if opening >= len(buf) or buf[opening] != ord("("):
+        return None
+    depth, commas = 0, []
+    i = opening
+    while True:
+        m = _PAREN_SCAN.search(buf, i)
+        if m is None:
+            return None
+        i = m.start()
+        c = buf[i]
+        if c in b"([{":
+            depth += 1
+        elif c in b")]}":
+            depth -= 1
+            if depth == 0:
+                return (opening, commas, i) if c == ord(")") else None
+        elif c == ord(","):
+            if depth == 1:
+                commas.append(i)
+        elif c in b"\"'":
+            close = re.compile(rb"%c(?:\\.|[^%c\\\n])*%c" % (c, c, c), re.S).match(buf, i)
+            if close is None:
+                return None
+            i = close.end()
+            continue
+        elif buf.startswith(b"/*", i) or buf.startswith(b"//", i):
+            i = _skip_space(buf, i)
+            continue
+        i += 1
+
+
+def _split(opening: int, commas: list[int], closing: int) -> list[tuple[int, int]]:
+    """Argument spans (without the separating commas); [] for an empty list."""
+    bounds = [opening, *commas, closing]
+    return [(bounds[k] + 1, bounds[k + 1]) for k in range(len(bounds) - 1)]
+
+
+def _stripped(buf: bytearray, span: tuple[int, int]) -> tuple[int, int]:
+    start, end = span
+    while start < end and buf[start] in _SPACE:
+        start += 1
+    while end > start and buf[end - 1] in _SPACE:
+        end -= 1
+    return start, end
+
+
+def _blank(buf: bytearray, start: int, end: int) -> None:
+    """Spaces over buf[start:end], newlines kept."""
+    buf[start:end] = bytes(c if c == 10 else 32 for c in buf[start:end])
+
+
+def _text(buf: bytearray, span: tuple[int, int]) -> str:
+    start, end = _stripped(buf, span)
+    return " ".join(buf[start:end].decode("utf-8", "replace").split())
+
+
+# --- the rewrites ---------------------------------------------------------------------------
+
+def _rewrite_loop(out: bytearray, start: int, end: int) -> None:
+    """`list_for_each_entry(a, b, c) stmt` -> `for (a; b; c) stmt`, for any loop macro called
+    in statement position and followed by its body."""
+    args = _arguments(out, end)
+    if args is None or not _at_statement_start(out, start):
+        return
+    opening, commas, closing = args
+    follow = _skip_space(out, closing + 1)
+    if follow >= len(out) or out[follow] in b";,)=":
+        return
+    missing = 2 - min(2, len(commas))
+    head = b"for (" + b";" * missing
+    if opening + 1 - start < len(head):
+        return
+    out[start:opening + 1] = head + b" " * (opening + 1 - start - len(head))
+    for comma in commas[:2]:
+        out[comma] = ord(";")
+
+
+def _rewrite_scoped_guard(out: bytearray, start: int, end: int, skipped: int,
+                          guards: dict[int, tuple[str, str]]) -> None:
+    """`scoped_guard(class, lock) body` -> `if (lock) body`; the guard is recorded by the
+    position of the `if`."""
+    args = _arguments(out, end)
+    if args is None or not _at_statement_start(out, start):
+        return
+    opening, commas, closing = args
+    spans = _split(opening, commas, closing)
+    if len(spans) < skipped:
+        return
+    guard_class = _text(out, spans[0])
+    kept = spans[skipped:] or spans[:1]
+    lock = _text(out, (kept[0][0], kept[-1][1])) if len(spans) > skipped else ""
+    out[start:end] = b"if" + b" " * (end - start - 2)
+    _blank(out, end, opening)
+    _blank(out, opening + 1, kept[0][0])
+    guards[start] = (guard_class, lock)
+
+
+def _rewrite_type_argument(out: bytearray, end: int, index: int) -> None:
+    """The type argument `struct fuse_inode` -> the identifier `struct_fuse_inode`."""
+    args = _arguments(out, end)
+    if args is None:
+        return
+    spans = _split(*args)
+    if index >= len(spans):
+        return
+    start, stop = _stripped(out, spans[index])
+    if start == stop or b"\n" in out[start:stop]:
+        return
+    out[start:stop] = bytes(c if c in _IDENT_CHARS else ord("_") for c in out[start:stop])
+    if out[start] in b"0123456789":
+        out[start] = ord("_")
+
+
+def _rewrite_annotation_call(out: bytearray, start: int, end: int, lock_kind: str | None,
+                             annotations: dict[str, list[tuple[str, str]]]) -> None:
+    """Blank `__aligned(8)`, `__acquires(&x->lock)`, ...; lock annotations are recorded for the
+    function they annotate."""
+    args = _arguments(out, end)
+    stop = end if args is None else args[2] + 1
+    if lock_kind and args is not None:
+        function = _annotated_function(out, start, stop)
+        if function:
+            fact = (lock_kind, _text(out, (args[0] + 1, args[2])))
+            found = annotations.setdefault(function, [])
+            if fact not in found:
+                found.append(fact)
+    _blank(out, start, stop)
+
+
+def _annotated_function(out: bytearray, start: int, stop: int) -> str | None:
+    """The function a lock annotation belongs to: the one whose parameter list it follows
+    (`void f(struct x *x) __acquires(x)`), else the next function head."""
+    i = _previous_token_end(out, start)
+    if i >= 0 and out[i] == ord(")"):
+        depth = 0
+        while i >= 0:
+            if out[i] == ord(")"):
+                depth += 1
+            elif out[i] == ord("("):
+                depth -= 1
+                if depth == 0:
+                    break
+            i -= 1
+        name_end = _previous_token_end(out, i)
+        name_start = name_end
+        while name_start > 0 and out[name_start - 1] in _IDENT_CHARS:
+            name_start -= 1
+        if name_end >= 0 and out[name_end] in _IDENT_CHARS:
+            return out[name_start:name_end + 1].decode()
+        return None
+    for head in _FUNCTION_HEAD.finditer(out, stop):
+        name = head.group(1).decode()
+        if name not in LOCK_ANNOTATIONS and name not in ANNOTATION_CALLS:
+            return name
+    return None
+
+
+def _rewrite_syscall(out: bytearray, start: int, end: int) -> None:
+    """`SYSCALL_DEFINE2(name, int, fd, char *, buf)` -> `long name(int  fd, char * buf)`."""
+    args = _arguments(out, end)
+    if args is None:
+        return
+    opening, commas, closing = args
+    if commas:
+        out[start:opening + 1] = b"long" + b" " * (opening + 1 - start - 4)
+        out[commas[0]] = ord("(")
+        for comma in commas[1::2]:  # between a parameter's type and its name
+            out[comma] = ord(" ")
+    else:  # SYSCALL_DEFINE0(name): no room for `(` after the name, so the name moves
+        name = bytes(out[opening + 1:closing]).strip()
+        head = b"long " + name + b"("
+        out[start:closing] = head + b" " * (closing - start - len(head))
+
+
+def _rewrite_definition(out: bytearray, start: int, end: int) -> None:
+    """A file-scope `DEFINE_X(...)` or `module_init(...)` line without `;` (or one of the
+    cleanup-class definition macros, whose arguments are types and statements) is blanked."""
+    args = _arguments(out, end)
+    if args is None:
+        return
+    closing = args[2]
+    follow = _skip_space(out, closing + 1)
+    name = out[start:end].decode()
+    if name in DEFINITION_MACROS or follow >= len(out) or out[follow] not in b";=,{":
+        _blank(out, start, closing + 1)

@@ -1,0 +1,657 @@
+"""Paths through one function: which locks are held at each access, and on which paths the
+function returns, holding what, having moved which counters and bits.
+
+The facts walker (reviewbot.c.facts) turns a function body into a small control-flow tree of
+the nodes below, with events (accesses, lock operations, calls, local assignments) in
+evaluation order. `run()` interprets that tree over sets of abstract states, one state per
+distinct path so far (merged when they agree, bounded): `if` forks, loops run their body zero
+or one time, `switch` forks per case with fall-through, `goto` carries its states to the label
+(forward; a backward goto ends the path: a retry repeats what was already seen), `return`
+records an Exit. What makes the answers precise enough for review:
+
+- a condition tested twice with nothing it reads assigned in between (`if (c) lock; ...
+  if (c) unlock;`) takes the same branch both times;
+- a local assigned a constant (`err = -EBUSY; goto out; ... out: return err;`) keeps its value
+  class, so the return is classified and a later `if (err)` on it is decided;
+- the result of a trylock, of `mutex_lock_interruptible`, or of a summarised callee whose
+  success and failure differ (a conditional lock wrapper, a counter moved only on success)
+  stays pending until a branch tests it: the branch that means success gets the lock and the
+  callee's success effects, the other branch its failure effects;
+- `guard()` and `scoped_guard` locks are released when their scope ends, also by `return`,
+  `break`, `continue` and `goto` out of it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from operator import itemgetter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from reviewbot.c.model import (ACQUIRE, ASSERT, RELEASE, RET_ERRNO, RET_OTHER, RET_POINTER, RET_VOID,
+                               RET_ZERO, UNKNOWN_LOCKS, Exit)
+
+# --- the control-flow tree the walker builds -----------------------------------------------
+
+
+@dataclass
+class Event:
+    kind: str  # "access", "lock", "call", "set", "range"
+    data: object = None
+    # access: index into FunctionFacts.accesses
+    # lock: (index into lock_ops, scope block id or None, api op "acquire"/"release"/"assert"/"try"/"try0")
+    # call: index into FunctionFacts.calls
+    # set: (variable, value) with value ("const", class) | ("call", i) | ("try", i) | ("count", i)
+    #   | None
+    # range: (start, end) of a known range of a hunk-only function that begins: lock state is
+    #   unknown again, except for the locks the range releases before taking them
+
+
+@dataclass
+class Block:
+    id: int
+    body: list
+
+
+@dataclass
+class If:
+    cond: int  # Condition id
+    line: int
+    # (subject, sense) with subject ("var", name) | ("call", i) | ("try", i) | ("count", i),
+    # or ("and"|"or", (test, ...)) for a && b, a || b
+    test: tuple | None
+    key: str | None  # text for correlating a repeated condition; None when it has side effects
+    names: frozenset  # identifiers the condition reads (an assignment to one forgets the key)
+    then: list
+    orelse: list
+    warn_branch: bool | None = None  # the branch taken when a WARN_ON in the condition fires
+
+
+@dataclass
+class Loop:
+    forever: bool  # for (;;), while (1): leaves only by break, return or goto
+    at_least_once: bool  # do { } while
+    body: list
+
+
+@dataclass
+class Switch:
+    cases: list  # list of bodies, in order; fall-through from one into the next
+    has_default: bool
+
+
+@dataclass
+class Return:
+    line: int
+    value: tuple | None  # ("const", class) | ("var", name) | ("call", i) | ("try", i) | None
+
+
+@dataclass
+class Goto:
+    label: str
+    line: int
+
+
+@dataclass
+class Label:
+    name: str
+    blocks: tuple  # ids of the blocks enclosing the label
+
+
+@dataclass
+class Jump:
+    kind: str  # "break" or "continue"
+    leaves: tuple  # ids of the blocks it leaves
+
+
+@dataclass
+class FunctionBody:
+    """The walker's output for one function, besides its FunctionFacts."""
+
+    nodes: list
+    lock_kinds: list  # per FunctionFacts.lock_ops entry: the API's op ("acquire", "try", "try0", ...)
+    condition_names: dict  # condition key -> identifiers it reads
+    void_return: bool = False
+    pointer_return: bool = False
+    bool_return: bool = False
+    param_types: list = field(default_factory=list)  # struct type of each parameter, or None
+    conditional_accesses: set = field(default_factory=set)  # counter moves that happen only on success
+
+
+# --- value classes and branch tests ---------------------------------------------------------
+
+# what a branch asserts about a tested value: the value classes it allows
+SENSES = {
+    "nz": frozenset({RET_ERRNO, RET_POINTER, RET_OTHER}),
+    "z": frozenset({RET_ZERO}),
+    "err": frozenset({RET_ERRNO}),
+    "errz": frozenset({RET_ERRNO, RET_ZERO}),
+}
+ALL_CLASSES = frozenset({RET_ZERO, RET_ERRNO, RET_POINTER, RET_OTHER})
+# how success is told from failure: ok classes, fail classes
+OK_SENSES = {
+    "zero": (frozenset({RET_ZERO}), frozenset({RET_ERRNO})),  # 0 or -errno
+    "nonzero": (frozenset({RET_OTHER}), frozenset({RET_ZERO})),  # trylock: true or false
+    "pointer": (frozenset({RET_POINTER}), frozenset({RET_ERRNO, RET_ZERO})),  # object, ERR_PTR or NULL
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a call does to its caller's state, for one outcome (ok or fail)."""
+
+    acquires: frozenset = frozenset()
+    releases: frozenset = frozenset()
+    deltas: tuple = ()
+    bits: tuple = ()
+
+
+@dataclass(frozen=True)
+class CallEffect:
+    """A callee's effect on its caller: applied at the call when both outcomes agree (uniform),
+    else pending until a branch tests the result (`ok_sense` says how success is told)."""
+
+    ok_sense: str
+    ok: Outcome
+    fail: Outcome
+
+    @property
+    def uniform(self) -> bool:
+        return self.ok == self.fail
+
+
+# --- states ---------------------------------------------------------------------------------
+
+MAX_STATES = 32  # states kept at one point; beyond it, paths that agree on effects merge
+
+
+class State(NamedTuple):
+    """One path's abstract state (a named tuple: states are copied at every event)."""
+
+    held: frozenset = frozenset()
+    scoped: frozenset = frozenset()  # (lock, block id) taken by guard()/scoped_guard
+    released: frozenset = frozenset()  # locks released here without being taken here
+    deltas: tuple = ()  # sorted (key, amount), amount != 0
+    bits: tuple = ()  # sorted (key, "set"|"clear")
+    vals: tuple = ()  # sorted (variable, value): ("const", class) or ("pending", subject)
+    pending: tuple = ()  # subjects whose outcome no branch has decided yet
+    known: tuple = ()  # sorted (condition key, truth)
+    path: tuple = ()  # lines of the branch decisions taken
+    calls: tuple = ()  # (callee, line, outcome or None)
+    warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
+
+    def effect_key(self):
+        return (self.held, self.scoped, self.released, self.deltas, self.bits, self.vals,
+                self.pending)
+
+
+def _add_delta(deltas: tuple, key: str, amount: int) -> tuple:
+    found = dict(deltas)
+    found[key] = found.get(key, 0) + amount
+    return tuple(sorted((k, v) for k, v in found.items() if v))
+
+
+def _set_item(pairs: tuple, key, value) -> tuple:
+    found = dict(pairs)
+    if value is None:
+        found.pop(key, None)
+    else:
+        found[key] = value
+    return tuple(sorted(found.items(), key=itemgetter(0)))
+
+
+def _limit(states: list[State]) -> list[State]:
+    """Paths that agree on everything but the branch lines they took and the calls they made
+    are one path from here on (the first one's lines and calls stay as the evidence); beyond
+    MAX_STATES, paths that agree on their effects merge too."""
+    merged: dict = {}
+    for state in states:
+        merged.setdefault((state.effect_key(), state.known, state.warned), state)
+    if len(merged) <= MAX_STATES:
+        return list(merged.values())
+    coarse: dict = {}
+    for state in merged.values():
+        coarse.setdefault(state.effect_key(), state)
+    return list(coarse.values())[:MAX_STATES]
+
+
+# --- the interpreter ------------------------------------------------------------------------
+
+
+@dataclass
+class PathResult:
+    access_locks: dict[int, frozenset]  # access index -> locks held on every path reaching it
+    call_locks: dict[int, frozenset]
+    exits: list[Exit]
+    released: dict  # Exit -> locks released on its path without being taken in the function
+    asserted_unheld: set  # locks asserted held where the function had not taken them
+    warned: set  # exits whose path went where a WARN_ON fired
+
+
+class _Run:
+    def __init__(self, facts, body: FunctionBody, effects: dict[str, CallEffect], change_of):
+        self.facts = facts
+        self.body = body
+        self.effects = effects
+        self.changes = [change_of(access) for access in facts.accesses]  # what each access moves
+        self.access_locks: dict[int, frozenset] = {}
+        self.call_locks: dict[int, frozenset] = {}
+        self.exits: list[Exit] = []
+        self.released: dict = {}
+        self.warned: set = set()
+        self.gotos: dict[str, list[State]] = {}
+        self.labels_seen: set[str] = set()
+        self.label_blocks: dict[str, tuple] = {}
+        self.breaks: list[list[State]] = []
+        self.continues: list[list[State]] = []
+        self.asserted_unheld: set = set()
+
+    # sequences and nodes
+    def seq(self, nodes: list, states: list[State]) -> list[State]:
+        for node in nodes:
+            if isinstance(node, Label):
+                self.labels_seen.add(node.name)
+                states = _limit(states + self.gotos.pop(node.name, []))
+                continue
+            if not states and not self.facts.complete:
+                # in a function seen in part, code no known path reaches is reached by code not
+                # in view: its lock state is unknown
+                states = [State(held=frozenset({UNKNOWN_LOCKS}))]
+            if not states:
+                # unreachable; events here still get an (empty) lock set
+                self._visit_unreachable(node)
+                continue
+            states = self.node(node, states)
+        return states
+
+    def _visit_unreachable(self, node) -> None:
+        if isinstance(node, Event):
+            if node.kind == "access":
+                self.access_locks.setdefault(node.data, frozenset())
+            elif node.kind == "call":
+                self.call_locks.setdefault(node.data, frozenset())
+        elif isinstance(node, Block):
+            self.seq(node.body, [])
+        elif isinstance(node, If):
+            self.seq(node.then, [])
+            self.seq(node.orelse, [])
+        elif isinstance(node, Loop):
+            self.seq(node.body, [])
+        elif isinstance(node, Switch):
+            for body in node.cases:
+                self.seq(body, [])
+
+    def node(self, node, states: list[State]) -> list[State]:
+        if isinstance(node, Event):
+            return self.event(node, states)
+        if isinstance(node, Block):
+            out = self.seq(node.body, states)
+            return [self._leave_blocks(s, (node.id,)) for s in out]
+        if isinstance(node, If):
+            return self.branch(node, states)
+        if isinstance(node, Loop):
+            return self.loop(node, states)
+        if isinstance(node, Switch):
+            return self.switch(node, states)
+        if isinstance(node, Return):
+            for state in states:
+                self.ret(node, state)
+            return []
+        if isinstance(node, Goto):
+            if node.label in self.labels_seen:
+                return []  # backward: a retry of what was already walked
+            self.gotos.setdefault(node.label, []).extend(
+                self._leave_blocks(s, self._blocks_left_by_goto(s, node.label)) for s in states)
+            return []
+        if isinstance(node, Jump):
+            stack = self.breaks if node.kind == "break" else self.continues
+            if stack:
+                stack[-1].extend(self._leave_blocks(s, node.leaves) for s in states)
+                return []
+            return states
+        raise TypeError(node)
+
+    def _blocks_left_by_goto(self, state: State, label: str) -> tuple:
+        inside = set(self.label_blocks.get(label, ()))
+        return tuple(block for _, block in state.scoped if block not in inside)
+
+    def _leave_blocks(self, state: State, blocks: tuple) -> State:
+        ending = {(lock, block) for lock, block in state.scoped if block in blocks}
+        if not ending:
+            return state
+        held = state.held - {lock for lock, _ in ending}
+        return state._replace(held=held, scoped=state.scoped - ending)
+
+    # branches
+    def branch(self, node: If, states: list[State]) -> list[State]:
+        then_in, else_in = [], []
+        for state in states:
+            for truth, bucket in ((True, then_in), (False, else_in)):
+                taken = self._take(node, state, truth)
+                if taken is not None:
+                    bucket.append(taken)
+        then_out = self.seq(node.then, _limit(then_in))
+        else_out = self.seq(node.orelse, _limit(else_in))
+        return _limit(then_out + else_out)
+
+    def _take(self, node: If, state: State, truth: bool) -> State | None:
+        known = dict(state.known)
+        if node.key is not None and node.key in known and known[node.key] != truth:
+            return None
+        if node.test is not None:
+            state = self._decide(state, node.test, truth)
+            if state is None:
+                return None
+        if node.key is not None:
+            state = state._replace(known=_set_item(state.known, node.key, truth))
+        warned = state.warned or node.warn_branch == truth
+        return state._replace(path=state.path + (node.line,), warned=warned)
+
+    def _decide(self, state: State, test: tuple, truth: bool) -> State | None:
+        subject, sense = test
+        if subject in ("and", "or"):
+            # a && b true: both hold; a || b false: neither holds
+            if (subject == "and") == truth:
+                for part in sense:
+                    state = self._decide(state, part, truth)
+                    if state is None:
+                        return None
+                return state
+            # a && b false: b failed or never ran; for a trylock or a conditional counter the
+            # two are the same (nothing taken), so b counts as failed
+            last_subject, last_sense = sense[-1]
+            if last_subject in state.pending and last_subject[0] in ("try", "count") and \
+                    self._outcome(last_subject, last_sense, False) == "fail":
+                return self._resolve(state, last_subject, "fail")
+            return state
+        allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
+        if subject[0] == "var":
+            value = dict(state.vals).get(subject[1])
+            if value is None:
+                return state
+            if value[0] == "const":
+                return state if value[1] in allowed else None
+            subject = value[1]
+        if subject not in state.pending:
+            return state
+        outcome = self._outcome(subject, sense, truth)
+        return self._resolve(state, subject, outcome) if outcome else state
+
+    def _outcome(self, subject: tuple, sense: str, truth: bool) -> str | None:
+        """"ok" or "fail" when a branch that tested `subject` tells which, else None."""
+        allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
+        ok, fail = OK_SENSES[self._ok_sense(subject)]
+        if not (allowed & fail):
+            return "ok"
+        if not (allowed & ok):
+            return "fail"
+        return None
+
+    def _ok_sense(self, subject: tuple) -> str:
+        if subject[0] == "count":
+            return "nonzero"
+        if subject[0] == "try":
+            return "zero" if self.body.lock_kinds[subject[1]] == "try0" else "nonzero"
+        return self.effects[self.facts.calls[subject[1]].name].ok_sense
+
+    def _resolve(self, state: State, subject: tuple, outcome: str) -> State:
+        state = state._replace(pending=tuple(p for p in state.pending if p != subject))
+        if subject[0] == "count":
+            state = self._settle_vars(state, subject, outcome)
+            change = self.changes[subject[1]] if outcome == "ok" else None
+            return self._change(state, change)
+        if subject[0] == "try":
+            state = self._settle_vars(state, subject, outcome)
+            if outcome == "ok":
+                op = self.facts.lock_ops[subject[1]]
+                state = self._acquire(state, op.lock, None)
+            return state
+        state = self._settle_vars(state, subject, outcome)
+        call = self.facts.calls[subject[1]]
+        effect = self.effects[call.name]
+        state = self._apply(state, effect.ok if outcome == "ok" else effect.fail)
+        calls = tuple((n, line, outcome if (n, line) == (call.name, call.line) and o is None else o)
+                      for n, line, o in state.calls)
+        return state._replace(calls=calls)
+
+    def _settle_vars(self, state: State, subject: tuple, outcome: str) -> State:
+        """Variables holding a result now decided take the class it has on that outcome."""
+        ok, fail = OK_SENSES[self._ok_sense(subject)]
+        cls = sorted(ok if outcome == "ok" else fail)[0]
+        vals = tuple((var, ("const", cls) if value == ("pending", subject) else value) for var, value in state.vals)
+        return state._replace(vals=vals)
+
+    # loops and switches
+    def loop(self, node: Loop, states: list[State]) -> list[State]:
+        self.breaks.append([])
+        self.continues.append([])
+        body_out = self.seq(node.body, states)
+        breaks = self.breaks.pop()
+        continues = self.continues.pop()
+        out = breaks
+        if not node.forever:
+            out = out + body_out + continues
+            if not node.at_least_once:
+                out = out + states
+        return _limit(out)
+
+    def switch(self, node: Switch, states: list[State]) -> list[State]:
+        self.breaks.append([])
+        falling: list[State] = []
+        for body in node.cases:
+            falling = self.seq(body, _limit(states + falling))
+        out = self.breaks.pop() + falling
+        if not node.has_default:
+            out = out + states
+        return _limit(out)
+
+    # events
+    def event(self, node: Event, states: list[State]) -> list[State]:
+        kind = node.kind
+        if kind == "access":
+            self._record(self.access_locks, node.data, states)
+            if node.data in self.body.conditional_accesses:
+                return [s._replace(pending=s.pending + (("count", node.data),)) for s in states]
+            change = self.changes[node.data]
+            return [self._change(s, change) for s in states]
+        if kind == "lock":
+            index, scope, api_op = node.data
+            op = self.facts.lock_ops[index]
+            if api_op in ("try", "try0"):
+                return [s._replace(pending=s.pending + (("try", index),)) for s in states]
+            if op.op == ACQUIRE:
+                return [self._acquire(s, op.lock, scope) for s in states]
+            if op.op == RELEASE:
+                return [self._release(s, op.lock) for s in states]
+            if op.op == ASSERT:
+                out = []
+                for s in states:
+                    if op.lock not in s.held:
+                        self.asserted_unheld.add(op.lock)
+                        s = s._replace(held=s.held | {op.lock})
+                    out.append(s)
+                return out
+            return states
+        if kind == "call":
+            self._record(self.call_locks, node.data, states)
+            call = self.facts.calls[node.data]
+            effect = self.effects.get(call.name)
+            if effect is None:  # nothing known about the callee: not part of the path's story
+                return states
+            out = []
+            for s in states:
+                s = s._replace(calls=s.calls + ((call.name, call.line, None),))
+                if effect.uniform:
+                    s = self._apply(s, effect.ok)
+                else:
+                    s = s._replace(pending=s.pending + (("call", node.data),))
+                out.append(s)
+            return out
+        if kind == "set":
+            var, value = node.data
+            return [self._assign(s, var, value) for s in states]
+        if kind == "range":
+            held = frozenset({UNKNOWN_LOCKS}) | _held_before(self.facts, *node.data)
+            return [s._replace(held=held, scoped=frozenset()) for s in states]
+        raise ValueError(kind)
+
+    def _change(self, state: State, change) -> State:
+        if change is None:
+            return state
+        what, key, amount = change
+        if what == "delta":
+            return state._replace(deltas=_add_delta(state.deltas, key, amount))
+        return state._replace(bits=_set_item(state.bits, key, amount))
+
+    def _record(self, table: dict, index: int, states: list[State]) -> None:
+        """The locks held at an event: those held on every path reaching it (and "?" when any
+        path's lock state is unknown)."""
+        held = frozenset.intersection(*(s.held for s in states))
+        if any(UNKNOWN_LOCKS in s.held for s in states):
+            held |= {UNKNOWN_LOCKS}
+        table[index] = held
+
+    def _assign(self, state: State, var: str, value) -> State:
+        old = dict(state.vals).get(var)
+        if old is not None and old[0] == "pending" and old[1] in state.pending:
+            state = self._resolve(state, old[1], "ok")
+        if value is not None and value[0] in ("call", "try", "count"):
+            value = ("pending", value) if value in state.pending else None
+        known = tuple((k, t) for k, t in state.known if var not in self.body.condition_names.get(k, ()))
+        return state._replace(vals=_set_item(state.vals, var, value), known=known)
+
+    def _acquire(self, state: State, lock: str, scope) -> State:
+        scoped = state.scoped | {(lock, scope)} if scope is not None else state.scoped
+        return state._replace(held=state.held | {lock}, scoped=scoped)
+
+    def _release(self, state: State, lock: str) -> State:
+        if lock in state.held:
+            # releasing what it held, code seen in part shows its lock state: nothing else held
+            return state._replace(held=state.held - {lock, UNKNOWN_LOCKS})
+        return state._replace(released=state.released | {lock})
+
+    def _apply(self, state: State, outcome: Outcome) -> State:
+        for lock in outcome.releases:
+            state = self._release(state, lock)
+        for lock in outcome.acquires:
+            state = self._acquire(state, lock, None)
+        deltas = state.deltas
+        if outcome.deltas:
+            found = dict(deltas)
+            for key, amount in outcome.deltas:
+                found[key] = found.get(key, 0) + amount
+            deltas = tuple(sorted((k, v) for k, v in found.items() if v))
+        bits = state.bits
+        for key, op in outcome.bits:
+            bits = _set_item(bits, key, op)
+        return state._replace(deltas=deltas, bits=bits)
+
+    # returns
+    def ret(self, node: Return, state: State) -> None:
+        state = self._leave_blocks(state, tuple(block for _, block in state.scoped))
+        if not self.facts.complete and not any(a <= node.line <= b for a, b in self.facts.known_lines):
+            # a return nobody has seen (the end the hunk-only repair gave the function)
+            state = state._replace(held=frozenset({UNKNOWN_LOCKS}))
+        value = node.value
+        if value is not None and value[0] == "var":
+            known = dict(state.vals).get(value[1])
+            value = known if known is None or known[0] == "const" else known[1]
+        if value is not None and value[0] in ("call", "try", "count") and value in state.pending:
+            ok, fail = OK_SENSES[self._ok_sense(value)]
+            self._exit(node.line, sorted(ok)[0], self._finish(self._resolve(state, value, "ok")))
+            self._exit(node.line, sorted(fail)[0], self._finish(self._resolve(state, value, "fail")))
+            return
+        if value is None:
+            cls = RET_VOID if self.body.void_return else (RET_POINTER if self.body.pointer_return else RET_OTHER)
+        elif value[0] == "const":
+            cls = value[1]
+        elif value[0] == "call" and self.facts.calls[value[1]].name in self.effects:
+            cls = RET_POINTER if self.body.pointer_return else RET_OTHER
+        else:
+            cls = RET_POINTER if self.body.pointer_return else RET_OTHER
+        self._exit(node.line, cls, self._finish(state))
+
+    def _finish(self, state: State) -> State:
+        """Results nobody tested: a trylock is not counted as held, a call as succeeded."""
+        for subject in state.pending:
+            if subject[0] in ("call", "count"):
+                state = self._resolve(state, subject, "ok")
+        return state._replace(pending=())
+
+    def _exit(self, line: int, cls: str, state: State) -> None:
+        exit_ = Exit(line=line, value=cls, locks=state.held, deltas=state.deltas, bits=state.bits,
+                     path=state.path, calls=state.calls)
+        self.exits.append(exit_)
+        self.released[exit_] = self.released.get(exit_, frozenset()) | state.released
+        if state.warned:
+            self.warned.add(exit_)
+
+
+def run(facts, body: FunctionBody, effects: dict[str, CallEffect], change_of,
+        entry_locks: frozenset = frozenset()) -> PathResult:
+    """Interpret a function's control-flow tree (see the module docstring). `change_of(access)`
+    says what an access moves: ("delta", key, amount), ("bit", key, "set"|"clear") or None."""
+    runner = _Run(facts, body, effects, change_of)
+    _collect_labels(body.nodes, (), runner.label_blocks)
+    start = State(held=frozenset(entry_locks))
+    out = runner.seq(body.nodes, [start])
+    for state in out:  # falling off the end
+        runner.ret(Return(line=facts.end_line, value=None), state)
+    unknown = frozenset({UNKNOWN_LOCKS})
+    for label, states in runner.gotos.items():  # to a label not in view (hunk-only): what follows is unknown
+        for state in states:
+            runner.ret(Return(line=facts.end_line, value=None), state._replace(held=unknown))
+    exits = list(dict.fromkeys(runner.exits))
+    return PathResult(runner.access_locks, runner.call_locks, exits, runner.released,
+                      runner.asserted_unheld, runner.warned)
+
+
+def _held_before(facts, start: int, end: int) -> frozenset:
+    """Locks that lines start..end of a function seen in part release before taking them:
+    code not in view took them, so they are held where the range starts."""
+    first_op: dict[str, str] = {}
+    for op in sorted(facts.lock_ops, key=lambda o: o.line):
+        if start <= op.line <= end and op.op in (ACQUIRE, RELEASE):
+            first_op.setdefault(op.lock, op.op)
+    return frozenset(lock for lock, op in first_op.items() if op == RELEASE)
+
+
+def _collect_labels(nodes: list, blocks: tuple, found: dict) -> None:
+    for node in nodes:
+        if isinstance(node, Label):
+            found[node.name] = blocks
+        elif isinstance(node, Block):
+            _collect_labels(node.body, blocks + (node.id,), found)
+        elif isinstance(node, If):
+            _collect_labels(node.then, blocks, found)
+            _collect_labels(node.orelse, blocks, found)
+        elif isinstance(node, Loop):
+            _collect_labels(node.body, blocks, found)
+        elif isinstance(node, Switch):
+            for body in node.cases:
+                _collect_labels(body, blocks, found)
+
+
+def typical(items: list[tuple]) -> tuple:
+    """Per key, the value most of the exits agree on (absent counts as a value; a tie means
+    absent): what a caller can expect from a call, without every callee's rare paths piling up."""
+    keys = {key for pairs in items for key, _ in pairs}
+    found = []
+    for key in sorted(keys):
+        counts = Counter(dict(pairs).get(key) for pairs in items).most_common()
+        if len(counts) > 1 and counts[0][1] == counts[1][1]:
+            continue
+        if counts[0][0] is not None:
+            found.append((key, counts[0][0]))
+    return tuple(found)
+
+
+def may_move(items: list[tuple]) -> tuple:
+    """Per key, what the exits that move it move it by (the most common amount): what a call
+    may do, e.g. a start that takes a reference unless the file already holds one, a put that
+    frees the object on its last reference."""
+    amounts: dict = {}
+    for pairs in items:
+        for key, amount in pairs:
+            amounts.setdefault(key, Counter())[amount] += 1
+    return tuple((key, counts.most_common(1)[0][0]) for key, counts in sorted(amounts.items()))

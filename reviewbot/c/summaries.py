@@ -1,0 +1,328 @@
+"""Summaries: what calling a function does, for its callers in the scanned files.
+
+Computed bottom-up over the call graph (callees first), repeated until nothing changes (a
+bound of MAX_ROUNDS for recursion). A summary says which locks the function returns holding
+on every path (a lock wrapper like `fuse_dio_lock`), which it releases, which it holds on some
+returns only (a try helper), which every caller holds when it is called, how it moves each
+counter per return class, which bits it sets or clears, which constants it assigns to which
+fields under which preconditions, and whether it returns a counted reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from reviewbot.c import paths
+from reviewbot.c.model import (ADD, ASSIGN, CLEAR_BIT, DEC, GET, INC, PUT, RET_POINTER, SET_BIT, SUB,
+                               TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, UNKNOWN_LOCKS, Access)
+from reviewbot.c.paths import OK_SENSES, CallEffect, Outcome
+
+MAX_ROUNDS = 4
+
+# How a reference-taking API tells success: by default a non-NULL, non-ERR_PTR pointer (tested
+# or not: an untested result counts as taken); these answer 0 or true instead, or never fail.
+ACQUIRE_SENSES = {"try_module_get": "nonzero", "pm_runtime_resume_and_get": "zero", "request_irq": "zero",
+                  "device_add": "zero"}
+NEVER_FAIL = frozenset({"dget", "dget_parent", "get_file", "kobject_get", "of_node_get", "get_device", "mntget",
+                        "path_get", "get_task_struct", "__module_get", "get_page", "folio_get", "get_cred",
+                        "pm_runtime_get", "pm_runtime_get_sync", "kobject_init_and_add", "kref_get"})
+
+
+@dataclass
+class Summary:
+    name: str
+    acquires: frozenset = frozenset()  # held at every return, not held on entry
+    releases: frozenset = frozenset()  # released on every path, held on entry (by the caller)
+    conditional: frozenset = frozenset()  # held at some returns only
+    must_hold: frozenset = frozenset()  # held on entry: annotated, asserted, or held by every caller
+    effects: dict = field(default_factory=dict)  # return class -> {key: net amount}
+    bits_set: frozenset = frozenset()
+    bits_cleared: frozenset = frozenset()
+    assigns: list = field(default_factory=list)  # (key, value, preconditions, line)
+    returns_reference: bool = False
+    param_keys: dict = field(default_factory=dict)  # parameter index -> struct type
+    call_effect: CallEffect | None = None  # what a call does to the caller, per outcome
+
+
+def change_of(access: Access):
+    """What an access moves along a path: a counter delta or a bit, else None."""
+    op = access.op
+    if op in (INC, GET):
+        return ("delta", access.key, 1)
+    if op in (DEC, PUT):
+        return ("delta", access.key, -1)
+    if op in (ADD, SUB):
+        try:
+            amount = int(access.value, 0)
+        except (TypeError, ValueError):
+            amount = 1  # an amount not known here: the direction is what matters
+        return ("delta", access.key, amount if op == ADD else -amount)
+    if op in (SET_BIT, TEST_AND_SET_BIT):
+        return ("bit", access.key, "set")
+    if op in (CLEAR_BIT, TEST_AND_CLEAR_BIT):
+        return ("bit", access.key, "clear")
+    return None
+
+
+def reference_effects(names: set[str], tables) -> dict[str, CallEffect]:
+    """Effects of the kernel reference APIs called (not defined) in the scanned files:
+    `igrab` +1 on `ref:iput`, `iput` -1 on it; `X_get` / `X_put` likewise on `ref:X_put`."""
+    from reviewbot.c import apis
+
+    releases = set(tables.reference_pairs.values())
+    effects = {}
+    for name in names:
+        if name in apis.COUNTER_APIS or name in tables.lock_apis or name in apis.BIT_OPS:
+            continue
+        if name in tables.reference_pairs:
+            key, amount = f"ref:{tables.reference_pairs[name]}", 1
+        elif name in releases:
+            key, amount = f"ref:{name}", -1
+        elif name.endswith("_get"):
+            key, amount = f"ref:{name[:-4]}_put", 1
+        elif name.endswith("_put"):
+            key, amount = f"ref:{name}", -1
+        else:
+            continue
+        ok = Outcome(deltas=((key, amount),))
+        if amount < 0 or name in NEVER_FAIL:
+            effects[name] = CallEffect("zero", ok, ok)
+        else:
+            effects[name] = CallEffect(ACQUIRE_SENSES.get(name, "pointer"), ok, Outcome())
+    return effects
+
+
+def build_summary(walked, result: paths.PathResult, entry: frozenset) -> Summary:
+    facts = walked.facts
+    body = walked.body
+    # paths where a WARN_ON fired say what happens when an invariant is already broken: what a
+    # function does is what it does on the others
+    exits = [e for e in result.exits if e not in result.warned] or result.exits
+    entry_known = entry - {UNKNOWN_LOCKS}
+    summary = Summary(name=facts.name)
+    summary.param_keys = {i: t for i, t in enumerate(body.param_types) if t}
+    summary.must_hold = entry_known
+    held_sets = [e.locks - {UNKNOWN_LOCKS} for e in exits]
+    summary.acquires = frozenset(facts.annotations.get("acquires", ()))
+    summary.releases = frozenset(facts.annotations.get("releases", ()))
+    if exits and facts.complete:  # a function seen in part says nothing sure about its locks
+        always = frozenset.intersection(*held_sets)
+        summary.acquires |= always - entry_known
+        summary.conditional = frozenset.union(*held_sets) - always - entry_known
+        released = [(entry_known - h) | result.released.get(e, frozenset()) for e, h in zip(exits, held_sets)]
+        summary.releases |= frozenset.intersection(*released)
+    by_class: dict[str, list] = {}
+    for exit_ in exits:
+        by_class.setdefault(exit_.value, []).append(exit_.deltas)
+    summary.effects = {cls: dict(paths.may_move(deltas)) for cls, deltas in by_class.items()}
+    summary.bits_set = frozenset(k for e in exits for k, op in e.bits if op == "set")
+    summary.bits_cleared = frozenset(k for e in exits for k, op in e.bits if op == "clear")
+    summary.assigns = _assigns(facts)
+    summary.returns_reference = any(e.value == RET_POINTER and any(a > 0 for _, a in e.deltas) for e in exits)
+    summary.call_effect = _call_effect(exits, held_sets, result, entry_known, facts.complete, body.bool_return)
+    return summary
+
+
+def _assigns(facts) -> list:
+    """Constant assignments with the conditions that guard them: the enclosing branches, and
+    the assertions (WARN_ON) on the same field before them in the same branch."""
+    found = []
+    conditions = facts.conditions
+    assertion_reads: dict[int, set] = {}
+    assertion_guards: dict[int, tuple] = {}  # the branches an assertion sits in
+    for access in facts.accesses:
+        if access.in_condition is not None and conditions[access.in_condition].assertion:
+            assertion_reads.setdefault(access.in_condition, set()).add(access.key)
+            assertion_guards.setdefault(access.in_condition, tuple(access.guards))
+    for access in facts.accesses:
+        if access.op != ASSIGN:
+            continue
+        pre = [conditions[g].text for g in access.guards]
+        for cond_id, keys in assertion_reads.items():
+            cond = conditions[cond_id]
+            inside_a_guard = any(cond.text in text for text in pre)  # if (!WARN_ON(...))
+            outer = assertion_guards[cond_id]
+            if access.key in keys and cond.line < access.line and not inside_a_guard and \
+                    tuple(access.guards[:len(outer)]) == outer:
+                pre.append(cond.text)
+        found.append((access.key, access.value, tuple(pre), access.line))
+    return found
+
+
+def _call_effect(exits, held_sets, result, entry_known, complete: bool, bool_return: bool) -> CallEffect:
+    """How success is told (a pointer; true for a bool function; else 0 against -errno) and
+    what each outcome does to the caller."""
+    classes = {e.value for e in exits}
+    if RET_POINTER in classes:
+        sense = "pointer"
+    elif bool_return:
+        sense = "nonzero"
+    else:
+        sense = "zero"
+    ok_classes, fail_classes = OK_SENSES[sense]
+    pairs = list(zip(exits, held_sets))
+    # success is what the exits returning a success value do; exits returning something not
+    # classified (a variable set where the view ends) count only when there are no such exits
+    groups = {"ok": [p for p in pairs if p[0].value in ok_classes]
+              or [p for p in pairs if p[0].value not in fail_classes],
+              "fail": [p for p in pairs if p[0].value in fail_classes]}
+    outcomes = {name: _outcome(members, result, entry_known, complete) for name, members in groups.items()
+                if members}
+    ok = outcomes.get("ok") or outcomes.get("fail") or Outcome()
+    # no failing return in view: a whole function never fails; of one seen in part, assume the
+    # kernel convention that a failure leaves things as they were
+    fail = outcomes.get("fail") or (ok if complete else Outcome())
+    return CallEffect(sense, ok, fail)
+
+
+def _outcome(members, result, entry_known, complete: bool) -> Outcome:
+    deltas = paths.typical([e.deltas for e, _ in members])
+    bits = paths.typical([e.bits for e, _ in members])
+    if not complete:
+        return Outcome(deltas=deltas, bits=bits)
+    held = frozenset.intersection(*(h for _, h in members))
+    released = frozenset.intersection(*((entry_known - h) | result.released.get(e, frozenset())
+                                        for e, h in members))
+    return Outcome(acquires=held - entry_known, releases=released, deltas=deltas, bits=bits)
+
+
+# --- the whole program ------------------------------------------------------------------------
+
+def summarize(walked: list, tables) -> tuple[dict, dict]:
+    """Summaries of every walked function, and the final path results (lock sets, exits) of
+    each, computed with the callees' summaries. `walked`: WalkedFunction list of all files.
+    Returns (summaries by function name, path result by id(WalkedFunction))."""
+    by_name: dict[str, list] = {}
+    for fn in walked:
+        by_name.setdefault(fn.facts.name, []).append(fn)
+    called = {call.name for fn in walked for call in fn.facts.calls}
+    base_effects = reference_effects(called - set(by_name), tables)
+    summaries: dict[int, Summary] = {}
+    entries = {id(fn): _entry(fn) for fn in walked}
+
+    def effects_for(fn) -> dict[str, CallEffect]:
+        found = dict(base_effects)
+        for name in {c.name for c in fn.facts.calls}:
+            callee = _resolve(by_name, name, fn)
+            if callee is not None and id(callee) in summaries and callee is not fn:
+                found[name] = summaries[id(callee)].call_effect
+        return found
+
+    order = _bottom_up(walked, by_name)
+    callers: dict[int, set] = {id(fn): set() for fn in walked}
+    for fn in walked:
+        for name in {c.name for c in fn.facts.calls}:
+            callee = _resolve(by_name, name, fn)
+            if callee is not None and callee is not fn:
+                callers[id(callee)].add(id(fn))
+    results: dict[int, paths.PathResult] = {}
+    used_entry: dict[int, frozenset] = {}
+    dirty = set(callers)
+    for _ in range(MAX_ROUNDS):  # callees first; a caller again only when a callee's effect changed
+        if not dirty:
+            break
+        for fn in order:
+            if id(fn) not in dirty:
+                continue
+            dirty.discard(id(fn))
+            result = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entries[id(fn)])
+            summary = build_summary(fn, result, entries[id(fn)] | frozenset(result.asserted_unheld))
+            old = summaries.get(id(fn))
+            if old is None or old.call_effect != summary.call_effect:
+                dirty |= callers[id(fn)]
+            summaries[id(fn)] = summary
+            results[id(fn)] = result
+            used_entry[id(fn)] = entries[id(fn)]
+    # held on entry: asserted locks, and locks every caller holds (static functions whose callers
+    # are all in view); a function whose entry grows is walked again with it
+    callers_hold = _held_by_callers(walked, by_name, results)
+    for fn in order:
+        entry = entries[id(fn)] | callers_hold.get(id(fn), frozenset()) | frozenset(results[id(fn)].asserted_unheld)
+        if entry != used_entry[id(fn)]:
+            results[id(fn)] = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entry)
+        summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
+        _apply_result(fn, results[id(fn)])
+    named: dict[str, Summary] = {}
+    for fn in walked:
+        named.setdefault(fn.facts.name, summaries[id(fn)])
+        if fn.facts.static:
+            named[f"{fn.facts.file}:{fn.facts.name}"] = summaries[id(fn)]
+    return named, results
+
+
+def _entry(fn) -> frozenset:
+    entry = frozenset(fn.facts.annotations.get("must_hold", ()))
+    if not fn.facts.complete:
+        entry |= {UNKNOWN_LOCKS}
+    return entry
+
+
+def _resolve(by_name: dict, name: str, caller):
+    """The function a call names: a static one in the caller's file first."""
+    candidates = by_name.get(name)
+    if not candidates:
+        return None
+    for fn in candidates:
+        if fn.facts.file == caller.facts.file:
+            return fn
+    for fn in candidates:
+        if not fn.facts.static:
+            return fn
+    return None
+
+
+def _bottom_up(walked: list, by_name: dict) -> list:
+    """Functions ordered callees first (a cycle is cut where it is found)."""
+    order, seen = [], set()
+    for root in walked:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(sorted({c.name for c in root.facts.calls})))]
+        while stack:
+            fn, callees = stack[-1]
+            for name in callees:
+                callee = _resolve(by_name, name, fn)
+                if callee is not None and id(callee) not in seen:
+                    seen.add(id(callee))
+                    stack.append((callee, iter(sorted({c.name for c in callee.facts.calls}))))
+                    break
+            else:
+                stack.pop()
+                order.append(fn)
+    return order
+
+
+def _held_by_callers(walked: list, by_name: dict, results: dict) -> dict[int, frozenset]:
+    held: dict[int, frozenset] = {}
+    complete_callers: dict[int, bool] = {}
+    for caller in walked:
+        result = results[id(caller)]
+        for index, call in enumerate(caller.facts.calls):
+            callee = _resolve(by_name, call.name, caller)
+            if callee is None or not callee.facts.static or callee is caller:
+                continue
+            locks = result.call_locks.get(index, frozenset())
+            known = UNKNOWN_LOCKS not in locks and caller.facts.complete
+            complete_callers[id(callee)] = complete_callers.get(id(callee), True) and known
+            held[id(callee)] = held[id(callee)] & locks if id(callee) in held else locks
+    return {key: locks for key, locks in held.items()
+            if complete_callers.get(key) and locks and _all_in_view(key, walked)}
+
+
+def _all_in_view(key: int, walked: list) -> bool:
+    """A static function's callers are all in its own file: in view when the file is complete."""
+    for fn in walked:
+        if id(fn) == key:
+            return fn.facts.complete
+    return False
+
+
+def _apply_result(fn, result: paths.PathResult) -> None:
+    facts = fn.facts
+    facts.accesses = [replace(a, locks=result.access_locks.get(i, frozenset()))
+                      for i, a in enumerate(facts.accesses)]
+    facts.calls = [replace(c, locks=result.call_locks.get(i, frozenset())) for i, c in enumerate(facts.calls)]
+    facts.exits = list(result.exits)
+
+

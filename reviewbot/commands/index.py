@@ -1,0 +1,247 @@
+"""Index a source tree: the facts of every .c and .h file, then tracked fields and guards.
+
+    reviewbot index fs/fuse --jobs 2
+
+Each file is parsed and its facts extracted in a pool of worker processes; the facts are
+stored in the user cache directory by the file's content, so a file that has not changed is
+never parsed again. Then the tracked fields and the guard of each field are inferred from all
+of them. Prints the number of files (found, taken from the cache, failed) and functions,
+tracked fields, guards inferred, seconds. Indexing a tree again where no file has changed
+reuses the last result.
+
+Each file is analysed on its own: types and helpers from other files (a header's struct, a
+`get_*()` helper defined elsewhere) are not known to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reviewbot.c import Program, analyze
+from reviewbot.c import cache
+from reviewbot.c.model import FileFacts
+from reviewbot.c.parse import digest_of
+from reviewbot.errors import InputError
+from reviewbot.knowledge import build_knowledge, load_config
+from reviewbot.knowledge.guards import INFERRED
+from reviewbot.workspace import FileVersion
+
+# The packages whose code decides what an index finds: a change to any of their modules is a
+# new analyser, whose results are stored apart from an older one's.
+ANALYSER_PACKAGES = ("c", "knowledge")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="directories or .c/.h files to index")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="worker processes (default: one per CPU)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise InputError("--jobs", f"must be at least 1, not {args.jobs}")
+    started = time.perf_counter()
+    paths = find_sources(args.paths)
+    tree = next((p for p in args.paths if os.path.isdir(p)), None)
+    config = load_config(tree)
+    namespace = facts_namespace(config)
+    digests = {path: digest_of(_read(path)) for path in paths}
+    # an unchanged tree under an unchanged config and analyser: the counts of the last index
+    tree_key = digest_of("".join(f"{path}\0{digest}\n" for path, digest in digests.items()).encode())
+    tree_namespace = f"index-{namespace}-{digest_of(repr(config).encode())[:12]}"
+    counts = cache.get(tree_key, tree_namespace)
+    failures: list[Failure] = []
+    if counts is None:
+        progress = Progress(len(paths)) if sys.stderr.isatty() else None
+        # facts are many small objects kept to the end: collecting cycles among them as they
+        # arrive costs more than the index itself
+        gc.disable()
+        try:
+            files, from_cache, failures = index_files(paths, digests, config, args.jobs, progress)
+            if progress:
+                progress.done()
+            knowledge = build_knowledge(Program(files=files), config)
+        finally:
+            gc.freeze()  # what is alive now stays to the end: no collection need look at it
+            gc.enable()
+        counts = {"files": len(files), "from cache": from_cache, "failed": len(failures),
+                  "functions": sum(len(f.functions) for f in files.values()),
+                  "tracked fields": len(knowledge.tracked),
+                  "guards inferred": sum(1 for g in knowledge.guards.values() if g.source == INFERRED)}
+        if not failures:
+            cache.put(tree_key, tree_namespace, counts)
+    else:
+        counts = {**counts, "from cache": len(paths)}
+    for failure in failures:
+        print(f"reviewbot: {failure.path}: not indexed: {failure.error}", file=sys.stderr)
+    for label, value in [*counts.items(), ("seconds", f"{time.perf_counter() - started:.1f}")]:
+        print(f"{label:<16} {value}")
+    return 0
+
+
+def find_sources(inputs: list[str]) -> list[str]:
+    """Every .c and .h file under the inputs, in a stable order, each once."""
+    found: dict[str, None] = {}
+    for given in inputs:
+        if os.path.isdir(given):
+            before = len(found)
+            for directory, subdirs, names in os.walk(given):
+                subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+                for name in sorted(names):
+                    if name.endswith((".c", ".h")):
+                        found.setdefault(os.path.join(directory, name))
+            if len(found) == before:
+                raise InputError(given, "no .c or .h files in this directory")
+        elif os.path.isfile(given):
+            if not given.endswith((".c", ".h")):
+                raise InputError(given, "not a .c or .h file")
+            found.setdefault(given)
+        else:
+            raise InputError(given, "no such file or directory")
+    return list(found)
+
+
+@dataclass
+class Failure:
+    path: str
+    error: str
+
+
+def index_files(paths: list[str], digests: dict[str, str], config, jobs: int,
+                progress=None) -> tuple[dict[str, FileFacts], int, list[Failure]]:
+    """The facts of every file (path -> FileFacts), how many came from the cache, and the files
+    whose analysis failed (one odd file does not stop the index of a whole tree). Cached files
+    are read here; the others go to `jobs` worker processes, largest first so that no big file
+    is left for the end."""
+    namespace = facts_namespace(config)
+    files: dict[str, FileFacts] = {}
+    missing = []
+    for path in paths:
+        cached = cache.get(digests[path], namespace)
+        if isinstance(cached, FileFacts):
+            files[path] = with_path(cached, path)
+            if progress:
+                progress.step()
+        else:
+            missing.append((os.path.getsize(path), path))
+    from_cache = len(files)
+    missing = [path for _, path in sorted(missing, reverse=True)]
+    failures = []
+
+    def collect(results) -> None:
+        for result in results:
+            if isinstance(result, Failure):
+                failures.append(result)
+            else:
+                files[result.path] = result
+            if progress:
+                progress.step()
+
+    if jobs == 1 or len(missing) < 2:
+        _init_worker(config, namespace)
+        collect(_worker_index_file(path) for path in missing)
+    else:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        chunk = max(1, min(16, len(missing) // (jobs * 16)))
+        with context.Pool(jobs, initializer=_init_worker, initargs=(config, namespace)) as pool:
+            collect(pool.imap_unordered(_worker_index_file, missing, chunksize=chunk))
+    failures.sort(key=lambda f: f.path)
+    return {path: files[path] for path in paths if path in files}, from_cache, failures
+
+
+def index_file(path: str, config=None, namespace: str | None = None) -> FileFacts:
+    """The facts of one file, from the cache when its content was analysed before."""
+    namespace = namespace or facts_namespace(config)
+    data = _read(path)
+    digest = digest_of(data)
+    cached = cache.get(digest, namespace)
+    if isinstance(cached, FileFacts):
+        return with_path(cached, path)
+    text = data.decode("utf-8", "surrogateescape")
+    facts = analyze({path: FileVersion(path, text)}, config).files[path]
+    cache.put(digest, namespace, facts)
+    return facts
+
+
+def with_path(facts: FileFacts, path: str) -> FileFacts:
+    """Cached facts are stored by content: the same content may be at another path."""
+    if facts.path == path:
+        return facts
+    functions = [replace(fn, file=path) for fn in facts.functions]
+    return replace(facts, path=path, functions=functions)
+
+
+_code_version: str | None = None
+
+
+def facts_namespace(config) -> str:
+    """The cache namespace of file facts: the analyser's code and the config tables the facts
+    depend on (lock APIs, reference pairs, type hints)."""
+    global _code_version
+    if _code_version is None:
+        digest = hashlib.sha1()
+        root = Path(__file__).resolve().parent.parent
+        for package in ANALYSER_PACKAGES:
+            for module in sorted((root / package).glob("*.py")):
+                digest.update(module.read_bytes())
+        _code_version = digest.hexdigest()[:12]
+    tables = repr((sorted(config.lock_apis.items()), sorted(config.reference_pairs.items()),
+                   sorted(config.type_hints.items()))) if config is not None else ""
+    return f"filefacts-{_code_version}-{digest_of(tables.encode())[:12]}"
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise InputError(path, f"cannot read: {err.strerror}") from None
+
+
+_worker_config = None
+_worker_namespace = None
+
+
+def _init_worker(config, namespace: str) -> None:
+    global _worker_config, _worker_namespace
+    _worker_config, _worker_namespace = config, namespace
+    gc.enable()  # a forked worker inherits the parent's disabled collector
+    gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
+
+
+def _worker_index_file(path: str) -> FileFacts | Failure:
+    try:
+        return index_file(path, _worker_config, _worker_namespace)
+    except Exception as err:  # reported with the file's name; the other files go on
+        return Failure(path, f"{type(err).__name__}: {err}")
+
+
+class Progress:
+    """A one-line progress bar on stderr (only used when stderr is a terminal)."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int):
+        self.total, self.count, self.shown = total, 0, 0.0
+
+    def step(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.shown >= 0.1 or self.count == self.total:
+            self.shown = now
+            filled = self.WIDTH * self.count // max(self.total, 1)
+            sys.stderr.write(f"\rindexing [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                             f"{self.count}/{self.total} files")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\r" + " " * (self.WIDTH + 40) + "\r")
+        sys.stderr.flush()

@@ -1,0 +1,161 @@
+"""`reviewbot index` and the on-disk facts cache: a tree is indexed once, an unchanged file is
+never analysed again, a corrupt cache entry is ignored and rewritten."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import FIXTURES
+from reviewbot.c import cache
+from reviewbot.c.model import FileFacts
+from reviewbot.c.parse import parse_c
+from reviewbot.cli import main
+from reviewbot.commands import index
+
+MINIFS = FIXTURES / "minifs" / "base"
+SOURCES = ("file.c", "inode.c", "iomode.c", "minifs.h")
+
+
+def rows_of(out: str) -> dict[str, str]:
+    rows = {}
+    for line in out.splitlines():
+        label, _, value = line.rpartition(" ")
+        rows[label.strip()] = value
+    return rows
+
+
+def run_index(capsys, *args) -> dict[str, str]:
+    assert main(["index", *args]) == 0
+    return rows_of(capsys.readouterr().out)
+
+
+def definitions(path) -> int:
+    parsed = parse_c(path.read_bytes())
+    count, stack = 0, [parsed.tree.root_node]
+    while stack:
+        node = stack.pop()
+        count += node.type == "function_definition"
+        stack.extend(node.children)
+    return count
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A copy of the minifs fixture, free to change."""
+    return shutil.copytree(MINIFS, tmp_path / "minifs")
+
+
+def test_cache_roundtrip_lives_in_the_user_cache_dir():
+    value = FileFacts(path="a.c", has_errors=True)
+    assert cache.get("ab" * 20, "test") is None
+    cache.put("ab" * 20, "test", value)
+    assert cache.get("ab" * 20, "test") == value
+    assert cache.get("ab" * 20, "other") is None
+    path = cache.entry_path("ab" * 20, "test")
+    assert str(path).startswith(os.path.join(os.environ["XDG_CACHE_HOME"], "reviewbot"))
+    assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+
+
+def test_corrupt_cache_entry_is_a_miss_and_is_rewritten():
+    cache.put("cd" * 20, "test", {"functions": 3})
+    path = cache.entry_path("cd" * 20, "test")
+    path.write_bytes(b"\x80\x05not a pickle")
+    assert cache.get("cd" * 20, "test") is None
+    cache.put("cd" * 20, "test", {"functions": 4})
+    assert cache.get("cd" * 20, "test") == {"functions": 4}
+
+
+def test_index_the_fixture_subsystem(capsys, tree):
+    rows = run_index(capsys, str(tree), "--jobs", "2")
+    assert rows["files"] == "4"
+    assert rows["from cache"] == "0" and rows["failed"] == "0"
+    assert int(rows["functions"]) == sum(definitions(tree / name) for name in SOURCES)
+    assert int(rows["tracked fields"]) > 0
+    assert float(rows["seconds"]) >= 0
+
+
+def test_warm_index_reads_every_file_from_the_cache(capsys, tree, monkeypatch):
+    cold = run_index(capsys, str(tree), "--jobs", "2")
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("an unchanged file was analysed again")
+
+    monkeypatch.setattr(index, "analyze", no_analysis)
+    warm = run_index(capsys, str(tree), "--jobs", "1")
+    assert warm["from cache"] == "4"
+    assert {k: v for k, v in warm.items() if k not in ("from cache", "seconds")} == \
+        {k: v for k, v in cold.items() if k not in ("from cache", "seconds")}
+
+
+def test_only_a_changed_file_is_analysed_again(capsys, tree, monkeypatch):
+    run_index(capsys, str(tree), "--jobs", "1")
+    inode = tree / "inode.c"
+    inode.write_text(inode.read_text() + "\nint minifs_extra(void)\n{\n\treturn 0;\n}\n")
+    analysed = []
+    real = index.analyze
+
+    def recording(files, config=None):
+        analysed.extend(files)
+        return real(files, config)
+
+    monkeypatch.setattr(index, "analyze", recording)
+    rows = run_index(capsys, str(tree), "--jobs", "1")
+    assert analysed == [str(inode)]
+    assert rows["from cache"] == "3"
+    assert int(rows["functions"]) == sum(definitions(tree / name) for name in SOURCES)
+
+
+def test_same_content_at_another_path_keeps_its_own_path(tmp_path):
+    text = "struct s { int n; };\nvoid s_inc(struct s *s)\n{\n\ts->n++;\n}\n"
+    (tmp_path / "a.c").write_text(text)
+    (tmp_path / "b.c").write_text(text)
+    first = index.index_file(str(tmp_path / "a.c"))
+    second = index.index_file(str(tmp_path / "b.c"))
+    assert first.path == str(tmp_path / "a.c") and second.path == str(tmp_path / "b.c")
+    assert [f.file for f in second.functions] == [str(tmp_path / "b.c")]
+    assert [f.name for f in second.functions] == ["s_inc"]
+
+
+def test_find_sources_in_order_without_hidden_directories(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".git").mkdir()
+    for name in ("b.c", "a.h", "sub/c.c", ".git/x.c", "notes.txt"):
+        (tmp_path / name).write_text("int x;\n")
+    assert index.find_sources([str(tmp_path), str(tmp_path / "a.h")]) == [
+        str(tmp_path / "a.h"), str(tmp_path / "b.c"), str(tmp_path / "sub" / "c.c")]
+
+
+@pytest.mark.parametrize("name, problem", [("missing", "no such file or directory"),
+                                           ("notes.txt", "not a .c or .h file"),
+                                           ("empty", "no .c or .h files in this directory")])
+def test_bad_paths_are_input_errors(capsys, tmp_path, name, problem):
+    (tmp_path / "notes.txt").write_text("x\n")
+    (tmp_path / "empty").mkdir()
+    assert main(["index", str(tmp_path / name)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"reviewbot: {tmp_path / name}: {problem}\n"
+    assert captured.out == ""
+
+
+def test_jobs_must_be_positive(capsys, tree):
+    assert main(["index", str(tree), "--jobs", "0"]) == 2
+    assert capsys.readouterr().err == "reviewbot: --jobs: must be at least 1, not 0\n"
+
+
+def test_a_file_whose_analysis_fails_is_reported_and_the_rest_indexed(capsys, tree, monkeypatch):
+    real = index.analyze
+
+    def fail_on_inode(files, config=None):
+        if any(path.endswith("inode.c") for path in files):
+            raise ValueError("odd file")
+        return real(files, config)
+
+    monkeypatch.setattr(index, "analyze", fail_on_inode)
+    assert main(["index", str(tree), "--jobs", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"reviewbot: {tree / 'inode.c'}: not indexed: ValueError: odd file\n"
+    rows = rows_of(captured.out)
+    assert rows["files"] == "3" and rows["failed"] == "1"
