@@ -1,0 +1,29 @@
+"""Exclusive contexts: code that runs while an object is not shared with anyone else.
+
+An object being set up (`*_open`, `*_init`, `*_alloc`) or torn down (`*_release`, `*_evict*`,
+`*_free`, `*_destroy`) has one user, so its fields need no lock there; and an access through a
+variable that holds a freshly allocated object (Access.fresh) is the same. Such accesses are
+neither violations nor evidence of a guard. The name patterns are fnmatch globs from the config.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from reviewbot.c.model import Access
+
+
+class ExclusiveContexts:
+    def __init__(self, patterns):
+        self.patterns = tuple(patterns)
+        self._by_name: dict[str, bool] = {}
+
+    def function(self, name: str) -> bool:
+        """Whether a function with this name runs while its objects are unshared."""
+        known = self._by_name.get(name)
+        if known is None:
+            known = self._by_name[name] = any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+        return known
+
+    def access(self, function_name: str, access: Access) -> bool:
+        return access.fresh or self.function(function_name)
