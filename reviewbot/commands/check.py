@@ -1,0 +1,127 @@
+"""Review a patch series: findings per patch, as text, JSON, SARIF or list-style reply mails.
+
+Exit status: 0 when no new finding is at or above --fail-on (default high), 1 when one is,
+2 on a usage or input error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from reviewbot.commands._source import add_source_arguments, load_from_args
+from reviewbot.errors import InputError
+from reviewbot.findings import NEW, Finding
+from reviewbot.knowledge.config import load_config
+from reviewbot.report import at_or_above, mail, sarif
+from reviewbot.report import json as json_report
+from reviewbot.report import text as text_report
+from reviewbot.review import Review, review_series
+
+FORMATS = ("text", "json", "sarif", "mail")
+NEVER = "never"
+FAIL_ON = ("critical", "high", "medium", "low", NEVER)
+
+
+def add_arguments(parser) -> None:
+    add_source_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="output format (default: text)")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="high",
+                        help="exit 1 when a new finding is this severe or more (default: high)")
+    parser.add_argument("--all", action="store_true", dest="show_all",
+                        help="also show the findings the series fixes and the pre-existing ones")
+    parser.add_argument("--tables", action="store_true",
+                        help="text: also show the mutation tables and state transitions")
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="write here instead of to stdout, whole or not at all; for "
+                             "--format mail a directory that gets one .eml file per reply")
+
+
+def run(args) -> int:
+    series, workspace = load_from_args(args)
+    # the top of the git tree (--tree, or the one a git range came from), where the config is
+    review = review_series(series, workspace, load_config(workspace.tree))
+    if args.format == "mail":  # replies ask about new findings only, --all or not
+        messages = mail.render(review, sender=_git_identity(workspace.tree))
+        if args.output:
+            _write_eml_directory(Path(args.output), messages)
+        else:
+            sys.stdout.write(mail.mbox(messages))
+    else:
+        output = _render(review, args)
+        if args.output:
+            _write_file(Path(args.output), output)
+        else:
+            sys.stdout.write(output)
+    return 1 if failing(review, args.fail_on) else 0
+
+
+def failing(review: Review, fail_on: str) -> list[Finding]:
+    """The new findings at or above `fail_on`: the ones that make the exit status 1."""
+    if fail_on == NEVER:
+        return []
+    return [f for f in review.findings if f.status == NEW and at_or_above(f.severity, fail_on)]
+
+
+def _render(review: Review, args) -> str:
+    if args.format == "json":
+        return json_report.render(review, args.show_all)
+    if args.format == "sarif":
+        return sarif.render(review, args.show_all)
+    return text_report.render(review, args.show_all, tables=args.tables)
+
+
+def _git_identity(tree: str | None) -> str | None:
+    """`Name <address>` as git would sign a commit here, for the replies' From; None if unset."""
+    done = subprocess.run(["git", "var", "GIT_AUTHOR_IDENT"], cwd=tree, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip().rsplit(" ", 2)[0]  # drop the timestamp and time zone
+
+
+def _write_file(path: Path, content: str) -> None:
+    """Write a file through a temporary file renamed into place, so a reader never sees half
+    of it. A device or a pipe (/dev/stdout, a fifo) is written to as it is: renaming over it
+    would put a plain file in its place."""
+    if path.is_dir():  # `.` and `/` among them, which have no name to put a temporary beside
+        raise InputError(str(path), "Is a directory")
+    try:
+        if path.exists() and not path.is_file():
+            with path.open("w", encoding="utf-8") as out:
+                out.write(content)
+            return
+        target = path.resolve() if path.is_symlink() else path  # keep the link, replace its file
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(content, encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError:
+            with contextlib.suppress(OSError):  # never made, when its directory is not one
+                tmp.unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise InputError(str(path), err.strerror or str(err)) from None
+
+
+def _write_eml_directory(path: Path, messages) -> None:
+    """One .eml file per reply; a new directory appears only once every file is in it."""
+    texts = {mail.eml_name(i, msg): msg.as_string() for i, msg in enumerate(messages, start=1)}
+    if path.is_dir():
+        for name, content in texts.items():
+            _write_file(path / name, content)
+        return
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        staging.mkdir()
+        for name, content in texts.items():
+            (staging / name).write_text(content, encoding="utf-8")
+        staging.rename(path)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InputError(str(path), err.strerror or str(err)) from None
