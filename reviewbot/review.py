@@ -1,16 +1,24 @@
 """Series -> Review: findings at the base and after each patch, with new / fixed / preexisting
 status, plus the mutation tables and state transitions reviewers read.
 
-INTERFACE: the dataclasses are settled; review_series is being implemented.
+The dataclasses are settled interfaces for the reporters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 
-from reviewbot.findings import Finding
+from reviewbot.c import analyze
+from reviewbot.c.model import ASSIGN, WRITE
+from reviewbot.c.parse import parse_c
+from reviewbot.checks import CHECKS, CheckContext
+from reviewbot.checks.check_then_act import is_assertion
+from reviewbot.checks.suppress import suppressed
+from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
+from reviewbot.knowledge import build_knowledge, load_config
 from reviewbot.series import Series
-from reviewbot.workspace import Workspace
+from reviewbot.workspace import HUNK_ONLY, Git, Workspace, file_paths, is_c_path
 
 SAME, ADDED, REMOVED = "same", "added", "removed"
 
@@ -63,5 +71,268 @@ class Review:
     notes: list[str] = field(default_factory=list)  # caveats a reader must see (hunk-only, ...)
 
 
+HUNK_ONLY_NOTE = (
+    "hunk-only mode: each function is known only as far as the hunks show it, and the lock "
+    "state where a hunk starts is unknown. No finding assumes it: one made there rests on a "
+    "profile, the configuration or what the series itself shows, and says so in its evidence.")
+
+
+@dataclass
+class _Version:
+    """One version of the analysed files: k = 0 (base) .. N (after patch N)."""
+
+    files: dict  # path -> FileVersion
+    program: object  # reviewbot.c.Program
+    knowledge: object  # reviewbot.knowledge.Knowledge
+    findings: dict[str, Finding]  # fingerprint -> finding, suppressed ones left out
+    suppressed: set[str]  # fingerprints silenced here
+
+
 def review_series(series: Series, workspace: Workspace, config=None) -> Review:
-    raise NotImplementedError
+    """Findings at the base and after each patch, each marked new (in the patch that
+    introduces it), fixed (by the patch that removes it) or preexisting."""
+    config = config if config is not None else load_config(workspace.tree)
+    neighbours = _neighbours(workspace)
+    versions = []
+    for k in range(workspace.patch_count + 1):
+        files = {path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
+        # the profiles `auto` enables for these paths also give the facts their type hints
+        program = analyze(files, config.for_paths(files))
+        knowledge = build_knowledge(program, config)
+        versions.append(_Version(files, program, knowledge, {}, set()))
+    base_ctx = None
+    for k, version in enumerate(versions):
+        ctx = CheckContext(version.program, version.knowledge, workspace.mode, k, base_ctx,
+                           version.files)
+        base_ctx = base_ctx or ctx
+        for finding in run_checks(ctx):
+            text = version.files[finding.file].text or ""
+            if suppressed(finding, text.splitlines(), version.knowledge.config):
+                version.suppressed.add(finding.fingerprint)
+            else:
+                version.findings[finding.fingerprint] = finding
+    review = Review(series=series, mode=workspace.mode, base=workspace.base)
+    review.findings = _statuses(versions)
+    reported = {f.fingerprint for f in review.findings}
+    review.suppressed = len(set().union(*(v.suppressed for v in versions)) - reported)
+    review.tables = _tables(series, versions)
+    review.transitions = _transitions(versions[0], versions[-1])
+    if workspace.mode == HUNK_ONLY:
+        review.notes.append(HUNK_ONLY_NOTE)
+    broken = sorted({path for version in versions for path, facts in version.program.files.items()
+                     if facts.has_errors})
+    if broken:
+        review.notes.append("parts of these files did not parse, so findings there may be "
+                            "missing: " + ", ".join(broken))
+    return review
+
+
+def _neighbours(workspace: Workspace) -> list[str]:
+    """In tree mode, the untouched C files in the directories the series touches: which lock
+    guards a field, and what pairs with what, is learnt from the code around the patch too."""
+    if workspace.mode == HUNK_ONLY or workspace.tree is None or workspace.base is None:
+        return []
+    touched = {path for k in range(workspace.patch_count + 1) for path in workspace.versions[k]}
+    dirs = sorted({os.path.dirname(path) or "." for path in touched if is_c_path(path)})
+    if not dirs:
+        return []
+    listed = Git(workspace.tree).out("ls-tree", "--name-only", workspace.base, "--",
+                                     *(f"{d}/" if d != "." else "." for d in dirs))
+    return [path for path in listed.splitlines() if is_c_path(path) and path not in touched]
+
+
+def run_checks(ctx: CheckContext) -> list[Finding]:
+    """Every rule on one version, with ordinals telling apart findings of one rule, file,
+    function and subject (in line order)."""
+    found = [finding for check in CHECKS.values() for finding in check(ctx)]
+    found.sort(key=lambda f: (f.file, f.line, f.rule, f.function, f.subject))
+    seen: dict[tuple, int] = {}
+    for finding in found:
+        ident = (finding.rule, finding.file, finding.function, finding.subject)
+        finding.ordinal = seen.get(ident, 0)
+        seen[ident] = finding.ordinal + 1
+    return found
+
+
+def _statuses(versions: list[_Version]) -> list[Finding]:
+    """New in the first patch after which a finding is there (and not at the base); fixed by
+    the first patch after which a base finding is gone; else preexisting."""
+    present = [version.findings for version in versions]
+    fingerprints = list(dict.fromkeys(fp for found in present for fp in found))
+    out = []
+    for fp in fingerprints:
+        first = next(k for k, found in enumerate(present) if fp in found)
+        gone = next((k for k in range(first + 1, len(present)) if fp not in present[k]), None)
+        if first > 0:
+            finding = _with(present[first][fp], NEW, first)
+            if gone is not None:
+                finding.evidence.append(f"patch {gone} removes it again")
+        elif gone is not None:
+            finding = _with(present[gone - 1][fp], FIXED, gone)
+        else:
+            finding = _with(present[-1][fp], PREEXISTING, None)
+        out.append(finding)
+    out.sort(key=lambda f: (f.patch or 0, f.file, f.line, f.rule))
+    return out
+
+
+def _with(finding: Finding, status: str, patch: int | None) -> Finding:
+    return replace(finding, status=status, patch=patch, evidence=list(finding.evidence))
+
+
+# --- mutation tables and transitions -----------------------------------------------------
+
+def _touched_functions(patch, before: _Version, after: _Version) -> list[tuple[str, str | None, str | None]]:
+    """(path, name before, name after) for every function patch `patch` changes a line of.
+    A function whose name changes inside one hunk is one entry with both names."""
+    found: dict[tuple, None] = {}
+    for pf in patch.patchset:
+        old, new = file_paths(pf)
+        renamed: dict[str, str] = {}
+        touched: dict[str, None] = {}
+        for hunk in pf:
+            old_names = {_function_at(before.program, old, line.source_line_no)
+                         for line in hunk if line.is_removed} - {None}
+            new_names = {_function_at(after.program, new, line.target_line_no)
+                         for line in hunk if line.is_added} - {None}
+            gone = {name for name in old_names - new_names if _facts(after.program, new, name) is None}
+            came = {name for name in new_names - old_names if _facts(before.program, old, name) is None}
+            for name in sorted(gone):
+                successor = _renamed_to(name, came)
+                if successor is not None:
+                    renamed[successor] = name
+                    came.discard(successor)
+            touched.update(dict.fromkeys(sorted(old_names | new_names)))
+        for name in touched:
+            if name in renamed.values():
+                continue
+            old_name = renamed.get(name, name if _facts(before.program, old, name) else None)
+            new_name = name if _facts(after.program, new, name) else None
+            found[(new or old, old_name, new_name)] = None
+    return list(found)
+
+
+def _renamed_to(name: str, candidates: set[str]) -> str | None:
+    """The function a hunk's removed `name` became: the only new one, or the only new one
+    ending in the same word (fuse_file_uncached_io_end -> fuse_inode_uncached_io_end)."""
+    if len(candidates) == 1:
+        return next(iter(candidates))
+    same_verb = [c for c in candidates if c.rpartition("_")[2] == name.rpartition("_")[2]]
+    return same_verb[0] if len(same_verb) == 1 else None
+
+
+def _function_at(program, path: str | None, line: int | None) -> str | None:
+    facts = program.files.get(path) if path else None
+    if facts is None or line is None:
+        return None
+    return next((fn.name for fn in facts.functions if fn.start_line <= line <= fn.end_line), None)
+
+
+def _facts(program, path: str | None, name: str | None):
+    facts = program.files.get(path)
+    if facts is None or name is None:
+        return None
+    return next((fn for fn in facts.functions if fn.name == name), None)
+
+
+def _rows(fn, tracked) -> list[TableRow]:
+    if fn is None:
+        return []
+    return [TableRow(a.key, a.op, a.value, a.line, tuple(sorted(a.locks)), tuple(sorted(a.marks)))
+            for a in fn.accesses if a.key in tracked]
+
+
+def _tables(series: Series, versions: list[_Version]) -> list[FunctionTable]:
+    tables = []
+    for k, patch in enumerate(series.patches, 1):
+        before, after = versions[k - 1], versions[k]
+        tracked = set(before.knowledge.tracked) | set(after.knowledge.tracked)
+        for path, old_name, new_name in _touched_functions(patch, before, after):
+            old_path = _renamed_from(patch, path)
+            old_rows = _rows(_facts(before.program, old_path, old_name), tracked)
+            new_rows = _rows(_facts(after.program, path, new_name), tracked)
+            if old_rows or new_rows:
+                tables.append(FunctionTable(path, new_name or old_name, k, _merge_rows(old_rows, new_rows)))
+    return tables
+
+
+def _renamed_from(patch, path: str) -> str:
+    for pf in patch.patchset:
+        old, new = file_paths(pf)
+        if new == path and old is not None:
+            return old
+    return path
+
+
+def _merge_rows(old_rows: list[TableRow], new_rows: list[TableRow]) -> list[TableRow]:
+    """Rows that match on everything but the line are SAME; the rest ADDED or REMOVED."""
+    def ident(row):
+        return (row.key, row.op, row.value, row.locks, row.marks)
+    unmatched = list(old_rows)
+    merged = []
+    for row in new_rows:
+        twin = next((old for old in unmatched if ident(old) == ident(row)), None)
+        if twin is not None:
+            unmatched.remove(twin)
+            merged.append(row)
+        else:
+            merged.append(replace(row, change=ADDED))
+    merged += [replace(row, change=REMOVED) for row in unmatched]
+    return merged
+
+
+def _transitions(base: _Version, final: _Version) -> list[Transition]:
+    before = _state_transitions(base)
+    after = _state_transitions(final)
+    def ident(t):
+        return (t.key, t.from_value, t.to_value, t.function)
+    before_ids = {ident(t) for t in before}
+    after_ids = {ident(t) for t in after}
+    out = [t if ident(t) in before_ids else replace(t, change=ADDED) for t in after]
+    out += [replace(t, change=REMOVED) for t in before if ident(t) not in after_ids]
+    return out
+
+
+def _state_transitions(version: _Version) -> list[Transition]:
+    """Assignments of a named constant to an enum-like field, with the value the function
+    expects before it (from an `if` guarding the store or a `WARN_ON` before it), else "*"."""
+    states = {key for key, t in version.knowledge.tracked.items() if t.kind == "state"}
+    out = []
+    for path in sorted(version.program.files):
+        for fn in version.program.files[path].functions:
+            for access in fn.accesses:
+                if access.key in states and access.op in (ASSIGN, WRITE) and access.value:
+                    out.append(Transition(access.key, _expected_before(fn, access), access.value,
+                                          fn.name, fn.file, access.line))
+    return out
+
+
+def _expected_before(fn, store) -> str:
+    member = store.key.rpartition(".")[2]
+    for cond in sorted(fn.conditions, key=lambda c: -c.line):
+        if cond.line > store.line:
+            continue
+        asserted = is_assertion(cond)
+        if not asserted and cond.id not in store.guards:
+            continue
+        # WARN_ON(x != V) before the store, or if (x == V) around it: the field held V
+        wanted = "!=" if asserted else "=="
+        for left, op, right in _comparisons(cond.text):
+            if op == wanted and left.endswith(member) and right.isupper() and right.isidentifier():
+                return right
+    return "*"
+
+
+def _comparisons(condition: str) -> list[tuple[str, str, str]]:
+    """(left, operator, right) of the == and != comparisons in a condition's text."""
+    parsed = parse_c(f"void f(void)\n{{\n\t({condition});\n}}\n")
+    found = []
+    stack = [parsed.tree.root_node]
+    while stack:
+        node = stack.pop()
+        operator = node.child_by_field_name("operator") if node.type == "binary_expression" else None
+        if operator is not None and operator.type in ("==", "!="):
+            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+            found.append((parsed.text(left), operator.type, parsed.text(right)))
+        stack.extend(node.children)
+    return found

@@ -50,6 +50,7 @@ class Patch:
     trailers: list[tuple[str, str]] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     commit: str | None = None  # the commit this patch is, when the series came from a git range
+    recipients: list[str] = field(default_factory=list)  # To and Cc of the patch mail, as sent
 
     @cached_property
     def patchset(self) -> unidiff.PatchSet:

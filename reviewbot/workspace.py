@@ -129,6 +129,9 @@ class Workspace:
 def build_workspace(series: Series, tree: str | None = None, base: str | None = None,
                     hunks_only: bool = False) -> Workspace:
     changes = [file_changes(patch, n) for n, patch in enumerate(series.patches, 1)]
+    if base is not None and tree is None and not hunks_only:
+        raise InputError(base, "--base needs --tree: without a tree there is nothing to apply "
+                               "the series on")
     if hunks_only or tree is None:
         workspace = hunk_only_workspace(series, changes)
         workspace.tree = tree
@@ -146,7 +149,8 @@ def patchset(patch: Patch) -> unidiff.PatchSet:
     try:
         return patch.patchset
     except unidiff.UnidiffParseError as err:
-        raise InputError(patch_label(patch), f"cannot read the diff: {err}") from None
+        # unidiff quotes the offending line with its newline: the error stays one line
+        raise InputError(patch_label(patch), f"cannot read the diff: {str(err).strip()}") from None
 
 
 def strip_prefix(name: str, prefix: str) -> str | None:
@@ -201,7 +205,7 @@ class Git:
 
     def __init__(self, tree: str):
         if not os.path.isdir(tree):
-            raise InputError(tree, "no such directory")
+            raise InputError(tree, "not a directory" if os.path.exists(tree) else "no such directory")
         self.tree = self.top = tree
         self.env = {k: v for k, v in os.environ.items() if k not in GIT_LOCATION_VARS}
         toplevel = self.run("rev-parse", "--show-toplevel", check=False)
@@ -261,6 +265,9 @@ def tree_workspace(series: Series, changes: list[list[FileChange]], git: Git,
     if commits and all(commits):
         # a git range: the versions are the commits themselves
         base_commit = git.commit(f"{commits[0]}^")
+        if base is not None and named_commit(git, base) != base_commit:
+            raise InputError(base, "--base does not apply to a git range: it starts at "
+                                   f"{base_commit[:12] if base_commit else 'an empty tree'}")
         revs = [base_commit] + commits
         texts = read_versions(git, revs, names)
     else:
@@ -318,10 +325,7 @@ def find_base(series: Series, git: Git, base: str | None) -> str:
     """The commit the series applies to: --base, else the series' base-commit, else a guess
     from the patches' index lines."""
     if base is not None:
-        found = git.commit(base)
-        if found is None:
-            raise InputError(base, f"not a commit in {git.tree}")
-        return found
+        return named_commit(git, base)
     if series.base_commit:
         found = git.commit(series.base_commit)
         if found is not None:
@@ -334,6 +338,14 @@ def find_base(series: Series, git: Git, base: str | None) -> str:
     raise InputError(git.tree, f"cannot tell which commit the series applies to: {named}"
                      f"no commit among the newest {GUESS_DEPTH} has the files its index "
                      f"lines name; pass --base REV, or --hunks-only")
+
+
+def named_commit(git: Git, rev: str) -> str:
+    """The commit `rev` (from --base) names."""
+    found = git.commit(rev)
+    if found is None:
+        raise InputError(rev, f"not a commit in {git.tree}")
+    return found
 
 
 def preimage_blobs(series: Series) -> dict[str, str]:
@@ -372,8 +384,8 @@ def guess_base(series: Series, git: Git) -> str | None:
 # --- hunk-only mode ----------------------------------------------------------------------
 
 @dataclass
-class Knowledge:
-    """What the series shows of one file at one version."""
+class HunkView:
+    """What the hunks of the series show of one file at one version."""
 
     exists: bool
     lines: dict[int, tuple[str, str]] = field(default_factory=dict)  # line -> (text, @@ context)
@@ -398,7 +410,7 @@ class Knowledge:
 def hunk_only_workspace(series: Series, changes: list[list[FileChange]]) -> Workspace:
     names = touched_paths(changes)
     count = len(series.patches)
-    files = [{name: Knowledge(exists=False) for name in names} for _ in range(count + 1)]
+    files = [{name: HunkView(exists=False) for name in names} for _ in range(count + 1)]
     mark_existing(files, changes, names)
     patch_files = [list(patchset(patch)) for patch in series.patches]
     for n, pfs in enumerate(patch_files, 1):
@@ -414,7 +426,7 @@ def hunk_only_workspace(series: Series, changes: list[list[FileChange]]) -> Work
     return Workspace(HUNK_ONLY, None, count, changes, versions)
 
 
-def mark_existing(files: list[dict[str, Knowledge]], changes: list[list[FileChange]],
+def mark_existing(files: list[dict[str, HunkView]], changes: list[list[FileChange]],
                   names: list[str]) -> None:
     """A name exists at the base unless the series first creates it; then each patch adds,
     deletes and renames."""
@@ -436,7 +448,7 @@ def mark_existing(files: list[dict[str, Knowledge]], changes: list[list[FileChan
                 per_version[name].exists = True
 
 
-def learn_from_hunks(before: dict[str, Knowledge], after: dict[str, Knowledge],
+def learn_from_hunks(before: dict[str, HunkView], after: dict[str, HunkView],
                      pf: unidiff.PatchedFile) -> None:
     old, new = file_paths(pf)
     if pf.is_binary_file:
@@ -457,7 +469,7 @@ def learn_from_hunks(before: dict[str, Knowledge], after: dict[str, Knowledge],
         before[old].complete = True
 
 
-def carry(src: dict[str, Knowledge], dst: dict[str, Knowledge], pfs: list[unidiff.PatchedFile],
+def carry(src: dict[str, HunkView], dst: dict[str, HunkView], pfs: list[unidiff.PatchedFile],
           forward: bool) -> None:
     """Copy what is known at `src` to the neighbouring version `dst` across one patch
     (`forward`: src is the version before the patch)."""

@@ -239,6 +239,16 @@ def test_mbox_without_patches(capsys, tmp_path):
     assert fails(capsys, str(path)) == f"reviewbot: {path}: no patches in this thread\n"
 
 
+def test_patch_with_a_malformed_diff(capsys, tmp_path):
+    text = next(SERIES.glob("0001-*.patch")).read_text()
+    hunk = text.index("\n@@ ") + 1
+    path = tmp_path / "broken.patch"
+    path.write_text(text[:hunk] + "@@ -1,99 +1,99 @@\n" + text[text.index("\n", hunk) + 1:])
+    assert fails(capsys, str(path)) == (
+        'reviewbot: patch 1/1 "minifs: rename cached io start/end to open/release": cannot read '
+        "the diff: Hunk diff line expected: diff --git a/iomode.c b/iomode.c\n")
+
+
 def test_unknown_message_id(capsys):
     with FakeLore([SEED_MBOX]) as lore:
         assert fails(capsys, "<nobody@example.com>", "--lore-url", lore.url) == (
@@ -255,6 +265,16 @@ def test_lore_too_slow(capsys):
     with FakeLore([SEED_MBOX], delay=60) as lore:
         assert fails(capsys, SEED_COVER, "--lore-url", lore.url, "--lore-timeout", "0.2") == (
             f"reviewbot: {SEED_COVER}: {lore.url} did not answer within 0.2s\n")
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e300"])
+def test_lore_timeout_out_of_range_is_a_usage_error(capsys, timeout):
+    with pytest.raises(SystemExit) as exited:
+        main(["show", SEED_COVER, "--lore-timeout", timeout])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "reviewbot show: error: argument --lore-timeout: not a number of seconds above 0 and "
+        f"at most 86400: {timeout}\n")
 
 
 def test_not_a_git_repository(capsys, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import mailbox
 import socket
 import subprocess
@@ -122,6 +123,9 @@ def test_seed_patch_carries_its_message_trailers_and_diff():
                            "fs/fuse/iomode.c"]
     assert [(f.added, f.removed) for f in patch.patchset] == [(11, 7), (4, 3), (1, 0), (40, 19)]
     assert patch.commit is None
+    assert patch.recipients == [
+        "Miklos Szeredi <miklos@szeredi.hu>", "Bernd Schubert <bernd.schubert@fastmail.fm>",
+        "Sweet Tea Dorminy <sweettea-kernel@dorminy.me>", "linux-fsdevel@vger.kernel.org"]
 
 
 def test_reply_whose_parent_is_missing_is_placed_by_its_references(tmp_path):
@@ -273,6 +277,19 @@ def test_git_range_defaults_to_the_current_directory(repo, monkeypatch):
     assert series.patches[-1].commit == repo.topic
 
 
+def test_git_range_leaves_out_commits_that_change_nothing(repo):
+    me = ["-c", "user.name=A U Thor", "-c", "user.email=author@example.com"]
+    git(repo.path, "checkout", "-q", "-b", "prep", "base")
+    git(repo.path, *me, "commit", "-q", "--allow-empty", "-m", "cover: the series, as b4 prep keeps it")
+    git(repo.path, *me, "cherry-pick", "base..topic")
+    git(repo.path, *me, "commit", "-q", "--allow-empty", "-m", "marker: nothing changed")
+    series = load_series(["base..prep"], tree=str(repo.path))
+    assert [p.subject for p in series.patches] == MINIFS_SUBJECTS
+    assert series.base_commit == git(repo.path, "rev-parse", "prep~4")  # the cover commit
+    assert problem(["prep~1..prep"], tree=str(repo.path)) == (
+        "prep~1..prep", "no commit in this range changes anything")
+
+
 # ---- lore ----
 
 def test_lore_by_message_id(fake_lore):
@@ -372,6 +389,26 @@ def test_mail_saved_without_mbox_line_is_read(tmp_path):
     assert [p.subject for p in load_series([str(path)]).patches] == [SEED_SUBJECTS[1]]
 
 
+BAD_FROM = b"From: =?utf-8?b?!!!?= <<<@@>"  # makes Python's email package raise IndexError
+
+
+def test_mbox_with_a_header_python_cannot_parse(tmp_path):
+    path = tmp_path / "bad-from.mbox"
+    path.write_bytes(SEED_MBOX.read_bytes().replace(b"From: Amir Goldstein <amir73il@gmail.com>",
+                                                    BAD_FROM, 1))
+    assert problem([str(path)]) == (str(path), "a mail has a header that cannot be read: "
+                                               "From: =?utf-8?b?!!!?= <<<@@>")
+
+
+def test_lore_thread_with_a_header_python_cannot_parse(tmp_path):
+    path = tmp_path / "bad-from.mbox"
+    path.write_bytes(SEED_MBOX.read_bytes().replace(b"From: Miklos Szeredi <miklos@szeredi.hu>",
+                                                    BAD_FROM, 1))
+    with FakeLore([path]) as lore:
+        assert problem([SEED_COVER], lore_url=lore.url) == (
+            SEED_COVER, "a mail has a header that cannot be read: From: =?utf-8?b?!!!?= <<<@@>")
+
+
 def test_unknown_message_id(fake_lore):
     assert problem(["nobody@example.com"], lore_url=fake_lore.url) == (
         "nobody@example.com", f"no such message on {fake_lore.url}")
@@ -389,9 +426,63 @@ def test_lore_too_slow():
             SEED_COVER, f"{lore.url} did not answer within 0.2s")
 
 
+class GarbledLore(FakeLore):
+    """A fake lore that answers a known thread with `answer` instead of its gzipped mbox."""
+
+    def __init__(self, answer: bytes):
+        super().__init__([SEED_MBOX])
+        self.answer = answer
+
+    def lookup(self, path: str) -> tuple[int, bytes]:
+        status, body = super().lookup(path)
+        return (status, self.answer if status == 200 else body)
+
+
+def corrupted(data: bytes) -> bytes:
+    """`data` with its deflate stream scrambled after the gzip header."""
+    return data[:20] + bytes(b ^ 0x55 for b in data[20:60]) + data[60:]
+
+
+@pytest.mark.parametrize("answer, problem_text", [
+    (b"<html>a web page</html>\n",
+     "is not a public-inbox archive: its answer is not a gzipped mbox"),
+    (gzip.compress(SEED_MBOX.read_bytes())[:500], "sent a broken gzipped mbox"),
+    (corrupted(gzip.compress(SEED_MBOX.read_bytes())), "sent a broken gzipped mbox"),
+])
+def test_lore_answer_that_is_not_a_gzipped_mbox(answer, problem_text):
+    with GarbledLore(answer) as lore:
+        assert problem([SEED_COVER], lore_url=lore.url) == (SEED_COVER, f"{lore.url} {problem_text}")
+
+
 def test_lore_url_must_be_http():
     assert problem([SEED_COVER], lore_url="lore.kernel.org") == (
         "lore.kernel.org", "lore URL is not an http(s) URL")
+
+
+@pytest.mark.parametrize("url, problem_text", [
+    ("http://[::1", "not a valid URL: Invalid IPv6 URL"),
+    ("http://exa mple.com/all",
+     "not a valid URL: Failed to parse: Host 'exa mple.com' contains invalid character ' '"),
+    ("http://127.0.0.1:port/all",
+     "not a valid URL: Failed to parse: '127.0.0.1:port' is not a valid host or port"),
+])
+def test_lore_url_that_cannot_be_fetched_from(url, problem_text):
+    assert problem([SEED_COVER], lore_url=url) == (url, problem_text)
+
+
+@pytest.mark.parametrize("text", [
+    "<foo bar@example.com>",
+    "https://lore.kernel.org/all/foo%20bar@example.com/",
+    "foo\x01bar@example.com",
+])
+def test_message_id_with_spaces_or_control_characters(fake_lore, text):
+    assert problem([text], lore_url=fake_lore.url) == (
+        text.strip(), "not a message-id: it has spaces or control characters in it")
+    assert fake_lore.requests == []  # rejected before asking the archive
+
+
+def test_pasted_url_that_is_not_a_url():
+    assert problem(["https://[lore/a@b/"]) == ("https://[lore/a@b/", "not a valid URL: Invalid IPv6 URL")
 
 
 def test_url_without_message_id():
@@ -401,6 +492,12 @@ def test_url_without_message_id():
 
 def test_not_a_git_repository(tmp_path):
     assert problem(["base..topic"], tree=str(tmp_path)) == (str(tmp_path), "not a git repository")
+
+
+def test_tree_that_is_not_a_directory(tmp_path, repo):
+    missing, file = str(tmp_path / "missing"), str(repo.path / "file.c")
+    assert problem(["base..topic"], tree=missing) == (missing, "no such directory")
+    assert problem(["base..topic"], tree=file) == (file, "not a directory")
 
 
 def test_empty_range(repo):

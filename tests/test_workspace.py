@@ -114,6 +114,25 @@ def test_git_range_versions_are_the_commits(repo):
     assert_matches_git(workspace, repo, topic_revs(repo))
 
 
+def test_base_option_against_a_git_range(repo):
+    series = load_series(["base..topic"], tree=str(repo.path))
+    assert build_workspace(series, tree=str(repo.path), base="base").base == repo.base
+    for base, problem in [("topic", f"--base does not apply to a git range: it starts at "
+                                    f"{repo.base[:12]}"),
+                          ("nosuch", f"not a commit in {repo.path}")]:
+        with pytest.raises(InputError) as raised:
+            build_workspace(series, tree=str(repo.path), base=base)
+        assert (raised.value.source, raised.value.problem) == (base, problem)
+
+
+def test_base_option_needs_a_tree(series):
+    with pytest.raises(InputError) as raised:
+        build_workspace(series, base="base")
+    assert (raised.value.source, raised.value.problem) == (
+        "base", "--base needs --tree: without a tree there is nothing to apply the series on")
+    assert build_workspace(series, base="base", hunks_only=True).mode == HUNK_ONLY
+
+
 def test_base_option_wins_over_base_commit(repo, series):
     series.base_commit = "0" * 40
     workspace = build_workspace(series, tree=str(repo.path), base="base")
@@ -158,6 +177,11 @@ def test_bad_tree_and_bad_base(tmp_path, repo, series):
     with pytest.raises(InputError) as raised:
         build_workspace(series, tree=str(tmp_path))
     assert (raised.value.source, raised.value.problem) == (str(tmp_path), "not a git repository")
+    for tree, problem in [(tmp_path / "missing", "no such directory"),
+                          (repo.path / "file.c", "not a directory")]:
+        with pytest.raises(InputError) as raised:
+            build_workspace(series, tree=str(tree))
+        assert (raised.value.source, raised.value.problem) == (str(tree), problem)
     with pytest.raises(InputError) as raised:
         build_workspace(series, tree=str(repo.path), base="no-such-rev")
     assert raised.value.source == "no-such-rev"

@@ -10,10 +10,14 @@ from reviewbot.sources.lore import DEFAULT_TIMEOUT
 from reviewbot.workspace import Workspace, build_workspace
 
 
+MAX_TIMEOUT = 24 * 3600.0  # seconds: more than any archive needs (inf would overflow the socket)
+
+
 def seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text}")
+    if not 0 < value <= MAX_TIMEOUT:  # nan fails the test too
+        raise argparse.ArgumentTypeError(
+            f"not a number of seconds above 0 and at most {MAX_TIMEOUT:g}: {text}")
     return value
 
 
@@ -27,7 +31,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         help="the kernel git tree: analyse whole files (default for A..B: the current "
              "directory; other sources are hunk-only without it)")
     parser.add_argument("--base", metavar="REV",
-                        help="apply the series on REV (default: its base-commit, else a guess)")
+                        help="apply the series on REV in --tree (default: its base-commit, "
+                             "else a guess; not for a git range A..B, which starts at A)")
     parser.add_argument("--hunks-only", action="store_true",
                         help="use only what the hunks show, even with a tree")
     parser.add_argument("--lore-url", metavar="URL",

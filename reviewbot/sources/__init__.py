@@ -19,8 +19,8 @@ def load_series(inputs: list[str], *, tree: str | None = None, lore_url: str | N
 
     Several inputs are patch files. One input is, in this order: an existing directory
     (a maildir, else a directory of patch files) or file (a .patch or .diff file, else an
-    mbox), a lore
-    URL or message-id, or a git range `A..B` in `tree` (default: the current directory).
+    mbox), a lore URL or message-id, or a git range `A..B` in `tree` (default: the current
+    directory).
     """
     if not inputs:
         raise InputError("reviewbot", "no series given")

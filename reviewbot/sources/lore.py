@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import urllib.parse
+import zlib
 from email.message import EmailMessage
 
 import b4
@@ -19,7 +20,7 @@ import requests
 from reviewbot.errors import InputError
 from reviewbot.knowledge.config import load_config
 from reviewbot.series import Series
-from reviewbot.sources.mail import series_from_thread, setup_b4
+from reviewbot.sources.mail import check_headers, series_from_thread, setup_b4
 
 DEFAULT_LORE_URL = "https://lore.kernel.org/all"
 DEFAULT_TIMEOUT = 30.0  # seconds, for connecting and for each read
@@ -35,16 +36,23 @@ def is_lore_input(text: str) -> bool:
 def message_id(text: str) -> str:
     """The bare message-id in `<id>`, `id` or a lore URL (.../<list>/<id>/, /T/#u, /raw, ...)."""
     text = text.strip()
-    if "://" not in text:
+    if "://" in text:
+        try:
+            path = urllib.parse.urlsplit(text).path
+        except ValueError as err:  # urllib's complaint, e.g. "Invalid IPv6 URL"
+            raise InputError(text, f"not a valid URL: {err}") from None
+        msgid = next((segment for segment in map(urllib.parse.unquote, path.split("/"))
+                      if "@" in segment), None)
+        if msgid is None:
+            raise InputError(text, "no message-id in this URL")
+    else:
         msgid = text.strip("<>").strip()
         if not msgid:
             raise InputError(text, "empty message-id")
-        return msgid
-    for segment in urllib.parse.urlsplit(text).path.split("/"):
-        segment = urllib.parse.unquote(segment)
-        if "@" in segment:
-            return segment
-    raise InputError(text, "no message-id in this URL")
+    # RFC 5322 allows neither in a message-id; asking the archive would only answer 404
+    if any(char.isspace() or not char.isprintable() for char in msgid):
+        raise InputError(text, "not a message-id: it has spaces or control characters in it")
+    return msgid
 
 
 def lore_base(lore_url: str | None = None, tree: str | None = None) -> str:
@@ -55,7 +63,13 @@ def lore_base(lore_url: str | None = None, tree: str | None = None) -> str:
     """
     url = lore_url or load_config(tree).lore_url or DEFAULT_LORE_URL
     base = url.strip().removesuffix("/%s").rstrip("/")
-    parts = urllib.parse.urlsplit(base)
+    try:
+        parts = urllib.parse.urlsplit(base)
+        if parts.scheme in ("http", "https"):
+            # requests fetches from it later: let it judge the URL now, before any request
+            requests.models.PreparedRequest().prepare_url(base, None)
+    except ValueError as err:  # urllib's and requests' complaints are both ValueErrors
+        raise InputError(url, f"not a valid URL: {err}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(url, "lore URL is not an http(s) URL")
     if not parts.path:
@@ -79,9 +93,13 @@ def fetch_thread(msgid: str, base: str, timeout: float, source: str) -> list[Ema
     except gzip.BadGzipFile:
         raise InputError(source, f"{base} is not a public-inbox archive: its answer is not "
                                  "a gzipped mbox") from None
+    except (EOFError, zlib.error):  # cut short, or corrupt
+        raise InputError(source, f"{base} sent a broken gzipped mbox") from None
     finally:
         node.close()
-    thread = b4.get_strict_thread(b4.split_and_dedupe_pi_results(mbox), msgid)
+    messages = b4.split_and_dedupe_pi_results(mbox)
+    check_headers(messages, source)
+    thread = b4.get_strict_thread(messages, msgid)
     if not thread:
         raise InputError(source, f"{base} sent no thread for this message")
     return thread

@@ -57,10 +57,24 @@ def read_mbox(path: str) -> list[EmailMessage]:
                 messages = [liblore.utils.parse_message(f.read())]
     except OSError as err:
         raise InputError(path, err.strerror or str(err)) from None
+    check_headers(messages, path)
     messages = [msg for msg in messages if msg["From"] and msg["Subject"]]
     if not messages:
         raise InputError(path, "no mail messages in it (not an mbox or a git format-patch file)")
     return messages
+
+
+def check_headers(messages: list[EmailMessage], source: str) -> None:
+    """Parse every header of every message once, up front. Python's email package should
+    only note a defect in a malformed header, but a few make it raise (an IndexError for
+    `From: <<<@@>`), wherever the header is first read; here, that is an InputError."""
+    for msg in messages:
+        for name, raw in msg.raw_items():
+            try:
+                msg.policy.header_fetch_parse(name, raw)
+            except Exception:  # whichever bug of the email package it is, the header is bad
+                raise InputError(source, "a mail has a header that cannot be read: "
+                                         f"{name}: {' '.join(raw.split())}") from None
 
 
 def mail_date(msg: EmailMessage) -> str:
@@ -105,7 +119,19 @@ def make_patch(msg: EmailMessage, number: int, total: int, *, commit: str | None
         diff=basement,
         trailers=[(t.name, t.value) for t in [*trailers, *followup_trailers]],
         commit=commit,
+        recipients=mail_recipients(msg),
     )
+
+
+def mail_recipients(msg: EmailMessage) -> list[str]:
+    """Everyone the mail was sent to (To, then Cc), each `Name <address>` once."""
+    pairs = email.utils.getaddresses([str(v) for v in msg.get_all("To", []) + msg.get_all("Cc", [])])
+    seen, recipients = set(), []
+    for name, address in pairs:
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            recipients.append(email.utils.formataddr((name, address)))
+    return recipients
 
 
 def make_reply(lmsg: b4.LoreMessage) -> Reply:

@@ -1,0 +1,186 @@
+"""refcount-leak: a path that takes a reference or moves a counter and returns without the
+matching release, while the function's other paths release it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from reviewbot.c.model import DEC, GET, INC, PUT, RET_ERRNO, Exit, FunctionFacts
+from reviewbot.checks import CheckContext, Rule, describe_path, make_finding
+
+RULE = Rule(
+    name="refcount-leak",
+    severity="high",
+    summary="a return path keeps a reference or a counter move that the other paths undo",
+    doc="""\
+## refcount-leak
+
+**What it finds.** A function that takes a reference or moves a counter, and returns on one
+path without giving it back while its other paths do. Two kinds of evidence count:
+
+- a counter the function moves (`++`, `--`, `refcount_inc()`, ..., directly or through a
+  helper whose effects are known): an error return leaves it moved while another return
+  after the same move leaves it where it was;
+- a reference API pair (`igrab()`/`iput()`, `dget()`/`dput()`, `kmalloc()`/`kfree()`,
+  `get_file()`/`fput()`, ... and the `[references]` of `.reviewbot.toml`): a path that
+  called the acquire and saw it succeed returns an error without the release, while another
+  path releases it. A path that hands the object to another call first is not reported: that
+  callee may own it now.
+
+Only error returns are reported: a function that keeps or returns the reference it took on
+success (a constructor, a `get` or `open` helper) is fine.
+
+**Why it matters.** The leaked reference keeps an object alive forever (or a mode counter
+off zero, so the inode never leaves the mode). Error paths are where releases get lost,
+and they are the paths tests rarely run.
+
+**Example.**
+
+```c
+fi->iocachectr++;
+err = setup(fi);
+if (err)
+        return err;             /* reported: iocachectr stays raised */
+...
+fi->iocachectr--;
+return 0;
+```
+
+In hunk-only mode only functions the hunks show whole are checked.
+
+**Silence it** with `/* reviewbot: ignore[refcount-leak] */` on the return line or the line
+above, or a `[[suppress]]` entry with `rule = "refcount-leak"` in `.reviewbot.toml`.
+""",
+)
+
+REFERENCE_KEY = "ref:"  # summaries count references a helper returns as "ref:RELEASE" deltas
+_UP_OPS = frozenset({INC, GET})
+_DOWN_OPS = frozenset({DEC, PUT})
+
+
+def check(ctx: CheckContext) -> Iterator:
+    for fn in ctx.functions():
+        if not ctx.fully_known(fn):
+            continue
+        for finding in (*_counter_leaks(ctx, fn), *_reference_leaks(ctx, fn)):
+            if ctx.hunk_only:
+                finding.evidence.append(f"hunk-only: the hunks show all of {fn.name}()")
+            yield finding
+
+
+def _counter_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
+    for key, moves in sorted(_moves(ctx, fn).items()):
+        first_move = min(moves)
+        after = [e for e in fn.exits if e.line > first_move]
+        released = [e for e in after if not dict(e.deltas).get(key)]
+        leaking = [e for e in after if dict(e.deltas).get(key) and e.value == RET_ERRNO
+                   and _moved_for_sure(ctx, e, moves)]
+        if not released or not leaking:
+            continue
+        leak = leaking[0]
+        amount = dict(leak.deltas)[key]
+        message = (f"{fn.name}() returns at line {leak.line} with `{key}` moved by {amount:+d}; "
+                   f"its other paths put it back")
+        evidence = [f"{fn.file}:{line}: {move.what} moves `{key}` {'up' if move.sign > 0 else 'down'}"
+                    for line, move in sorted(moves.items())]
+        evidence.append(f"{fn.file}:{leak.line}: returns {leak.value} with `{key}` "
+                        f"{amount:+d}{describe_path(leak)}")
+        evidence += [f"{fn.file}:{e.line}: returns {e.value} with `{key}` unchanged{describe_path(e)}"
+                     for e in released]
+        yield make_finding(RULE, fn, leak.line, message, evidence, key)
+
+
+@dataclass(frozen=True)
+class Move:
+    sign: int  # +1 up, -1 down
+    what: str  # the access or the call, for evidence
+    call: str | None = None  # the helper called, when the move is a call
+
+
+def _moves(ctx: CheckContext, fn: FunctionFacts) -> dict[str, dict[int, Move]]:
+    """Reference-like counter -> {line: Move} of the moves `fn` makes itself or by calling one
+    side of a known pair (a `start`/`end`, `get`/`put` helper). Reference-like: moved through
+    refcount/kref/get/put APIs, or the field of a pair whose effects cancel; a cursor or a
+    statistic is not. A counter some other helper moves as a side effect is left out: the
+    exits' net movement could not tell its moves apart."""
+    pair_sides = {name for pair in ctx.knowledge.pairs for name in (pair.acquire_fn, pair.release_fn)}
+    moves: dict[str, dict[int, Move]] = {}
+    for access in fn.accesses:
+        if access.op in _UP_OPS | _DOWN_OPS and ctx.reference_like(access.key):
+            sign = 1 if access.op in _UP_OPS else -1
+            moves.setdefault(access.key, {})[access.line] = Move(sign, f"`{access.text or access.op}`")
+    side_effects = set()
+    for call in fn.calls:
+        summary = ctx.program.summaries.get(call.name)
+        effects = summary.effects.values() if summary else ()
+        moved = {key for effect in effects for key, amount in effect.items() if amount}
+        if call.name not in pair_sides:
+            side_effects |= moved
+            continue
+        for key in filter(ctx.reference_like, moved):
+            sign = 1 if any(effect.get(key, 0) > 0 for effect in effects) else -1
+            moves.setdefault(key, {})[call.line] = Move(sign, f"{call.name}()", call.name)
+    return {key: found for key, found in moves.items()
+            if not key.startswith(REFERENCE_KEY) and key not in side_effects}
+
+
+def _moved_for_sure(ctx: CheckContext, exit: Exit, moves: dict[int, Move]) -> bool:
+    """A helper that can fail moved the counter on this path only if a branch saw it succeed."""
+    outcomes = {(name, line): outcome for name, line, outcome in exit.calls}
+    for line, move in moves.items():
+        if move.call is None or (move.call, line) not in outcomes:
+            continue
+        summary = ctx.program.summaries.get(move.call)
+        can_fail = summary is not None and summary.call_effect is not None and not summary.call_effect.uniform
+        if outcomes[(move.call, line)] == "ok" or not can_fail:
+            return True
+    return any(move.call is None for move in moves.values())
+
+
+def _reference_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
+    # helpers that return a reference are left out: which object a later release frees is
+    # not in the facts, and such helpers often come with their own free function
+    for acquire, release in sorted(ctx.knowledge.config.reference_pairs.items()):
+        took = [e for e in fn.exits if _took(e, acquire)]
+        released = [e for e in took if _released(e, acquire, release)]
+        leaking = [e for e in took if e not in released and e.value == RET_ERRNO
+                   and not _handed_over(fn, e, released, release)]
+        if not released or not leaking:
+            continue
+        leak = leaking[0]
+        line = next(line for name, line, outcome in leak.calls if name == acquire)
+        message = (f"{fn.name}() returns at line {leak.line} without {release}() "
+                   f"for the {acquire}() at line {line}; its other paths call it")
+        evidence = [f"{fn.file}:{line}: {acquire}() takes a reference, released by {release}()",
+                    f"{fn.file}:{leak.line}: returns {leak.value} without {release}(){describe_path(leak)}"]
+        evidence += [f"{fn.file}:{e.line}: returns {e.value} after {release}(){describe_path(e)}"
+                     for e in released]
+        yield make_finding(RULE, fn, leak.line, message, evidence, acquire)
+
+
+def _handed_over(fn: FunctionFacts, leak: Exit, released: list[Exit], release: str) -> bool:
+    """The leaking path passes the object (the variable the other paths release) to a call
+    the releasing paths don't make: that callee may own it now (`sget(..., v9ses)`)."""
+    owners = {call.args[0] for call in fn.calls if call.name == release and call.args}
+    common = {(name, line) for e in released for name, line, _ in e.calls}
+    args = {(call.name, call.line): call.args for call in fn.calls}
+    return any(_mentions(arg, owner) for name, line, _ in leak.calls if (name, line) not in common
+               for arg in args.get((name, line), ()) for owner in owners)
+
+
+def _mentions(expression: str, variable: str) -> bool:
+    """Whether `variable` occurs as a whole identifier in an argument's text."""
+    words = "".join(c if c.isalnum() or c == "_" else " " for c in expression).split()
+    return variable in words
+
+
+def _took(exit: Exit, acquire: str) -> bool:
+    """The path called `acquire` and a branch saw it succeed (an unchecked result, or one
+    checked through a field the facts cannot follow, proves nothing)."""
+    return any(name == acquire and outcome == "ok" for name, _, outcome in exit.calls)
+
+
+def _released(exit: Exit, acquire: str, release: str) -> bool:
+    taken = min(line for name, line, outcome in exit.calls if name == acquire and outcome == "ok")
+    return any(name == release and line > taken for name, line, _ in exit.calls)

@@ -1,0 +1,74 @@
+"""unlocked-read: a plain read of a lock-guarded field without its lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from reviewbot.c.apis import ACCESS_MARKS
+from reviewbot.c.model import READ, WRITE_OPS
+from reviewbot.checks import CheckContext, Rule, describe_locks, lock_unknown, make_finding, type_guess
+from reviewbot.checks.check_then_act import gated_changes, is_assertion
+
+RULE = Rule(
+    name="unlocked-read",
+    severity="medium",
+    summary="a plain read of a lock-guarded field without its lock",
+    doc="""\
+## unlocked-read
+
+**What it finds.** A plain read of a field guarded by a lock, made where that lock is not
+held. Reads marked as intentionally lockless (`READ_ONCE()`, `data_race()`,
+`smp_load_acquire()`), reads inside assertions (`WARN_ON()`), `test_bit()` (atomic) and
+reads in functions that run while the object is not shared (`*_open`, `*_release`,
+`*_evict*`, ...) are not reported, nor are reads of a field that is only written while the
+object is not shared (set up once, then read only). A read that decides a locked change of
+the same field is reported as `check-then-act` instead.
+
+**Why it matters.** The compiler may tear, fuse or re-load a plain read that races with a
+locked writer, and the value can be stale by the time it is used. Either take the lock or
+say that the race is fine with `READ_ONCE()` (and `WRITE_ONCE()` on the writer side).
+
+**Example.**
+
+```c
+if (fi->iocachectr > 0)     /* reported: fi->lock guards iocachectr */
+        return -ETXTBSY;
+```
+
+In hunk-only mode, a read where the lock state is not visible is never reported.
+
+**Silence it** with `/* reviewbot: ignore[unlocked-read] */` on the line or the line above,
+a `READ_ONCE()` when the race is intended, or a `[[suppress]]` entry with
+`rule = "unlocked-read"` in `.reviewbot.toml`.
+""",
+)
+
+
+def check(ctx: CheckContext) -> Iterator:
+    # a field nobody writes while it is shared (set up once, then only read) needs no lock;
+    # a guard named by a profile or the config says that writers exist, maybe out of view
+    shared_writes = {access.key for fn in ctx.functions() if not ctx.knowledge.is_exclusive(fn)
+                     for access in fn.accesses if access.op in WRITE_OPS and not access.fresh}
+    for fn in ctx.functions():
+        if ctx.knowledge.is_exclusive(fn):
+            continue
+        conditions = {c.id: c for c in fn.conditions}
+        for read in fn.accesses:
+            if read.op != READ or read.fresh or read.marks & ACCESS_MARKS:
+                continue
+            cond = conditions.get(read.in_condition)
+            if cond is not None and is_assertion(cond):
+                continue
+            guard = ctx.knowledge.guard(read.key)
+            if guard is None or guard.lock in read.locks or lock_unknown(read.locks):
+                continue
+            if guard.source == "inferred" and read.key not in shared_writes:
+                continue
+            if cond is not None and gated_changes(ctx, fn, read.key, guard.lock, cond):
+                continue  # check-then-act reports it
+            text = read.text or read.key
+            message = f"`{text}` reads `{read.key}` without `{guard.lock}`"
+            evidence = [f"{fn.file}:{read.line}: held here: {describe_locks(read.locks)}",
+                        guard.describe()]
+            evidence += type_guess(read)
+            yield make_finding(RULE, fn, read.line, message, evidence, read.key)

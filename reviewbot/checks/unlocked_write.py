@@ -1,0 +1,64 @@
+"""unlocked-write: a write of a lock-guarded field without its lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from reviewbot.c.apis import COUNTER_APIS
+from reviewbot.c.model import WRITE_OPS
+from reviewbot.checks import CheckContext, Rule, describe_locks, lock_unknown, make_finding, type_guess
+
+RULE = Rule(
+    name="unlocked-write",
+    severity="high",
+    summary="a write of a lock-guarded field without its lock",
+    doc="""\
+## unlocked-write
+
+**What it finds.** A store, increment, decrement or bit change of a field that is guarded
+by a lock (inferred from where the code accesses it under that lock, asserted with
+`lockdep_assert_held()`/`__must_hold()`, or named by a profile or `.reviewbot.toml`), made
+where that lock is not held. Functions that run while the object is not shared (`*_open`,
+`*_release`, `*_evict*`, `*_init`, `*_alloc`, `*_free`, `*_destroy`, configurable) and
+objects just allocated are not reported. Atomic counter APIs (`atomic_inc()`,
+`refcount_dec()`, ...) need no lock and are not reported either.
+
+**Why it matters.** Every other writer takes the lock, so readers under the lock assume
+the field cannot change under them. One unlocked writer breaks that for all of them: lost
+updates, torn state transitions, counters that drift.
+
+**Example.**
+
+```c
+spin_lock(&fi->lock);
+fi->iocachectr++;           /* guarded everywhere else */
+spin_unlock(&fi->lock);
+...
+fi->iocachectr--;           /* reported: fi->lock is not held */
+```
+
+In hunk-only mode, a write where the lock state is not visible (above the first line of a
+hunk) is never reported.
+
+**Silence it** with `/* reviewbot: ignore[unlocked-write] */` on the line or the line above,
+or a `[[suppress]]` entry with `rule = "unlocked-write"` in `.reviewbot.toml`.
+""",
+)
+
+
+def check(ctx: CheckContext) -> Iterator:
+    for fn in ctx.functions():
+        if ctx.knowledge.is_exclusive(fn):
+            continue
+        for write in fn.accesses:
+            if write.op not in WRITE_OPS or write.fresh or write.value in COUNTER_APIS:
+                continue
+            guard = ctx.knowledge.guard(write.key)
+            if guard is None or guard.lock in write.locks or lock_unknown(write.locks):
+                continue
+            text = write.text or write.key
+            message = f"`{text}` writes `{write.key}` without `{guard.lock}`"
+            evidence = [f"{fn.file}:{write.line}: held here: {describe_locks(write.locks)}",
+                        guard.describe()]
+            evidence += type_guess(write)
+            yield make_finding(RULE, fn, write.line, message, evidence, write.key)
