@@ -3,7 +3,6 @@ test reads or writes the real user's config or caches."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -294,8 +294,8 @@ def test_exclusive_contexts_by_name_and_fresh_objects():
     for name in ("fuse_file_mmap", "fuse_initialize", "fuse_dio_lock", "fuse_open_count"):
         assert not knowledge.is_exclusive(name)
     mmap = functions["fuse_file_mmap"]
-    assert not knowledge.is_exclusive_access(mmap, mmap.accesses[0])
-    assert knowledge.is_exclusive_access(mmap, acc(IOMODE, WRITE, 2590, fresh=True))
+    assert not knowledge.exclusive.access(mmap.name, mmap.accesses[0])
+    assert knowledge.exclusive.access(mmap.name, acc(IOMODE, WRITE, 2590, fresh=True))
 
     custom = build_knowledge(scanned(), Config(profiles=[], exclusive_patterns=["*_setup"]))
     assert custom.is_exclusive("dev_setup") and not custom.is_exclusive("fuse_file_io_open")
@@ -318,7 +318,6 @@ def test_pairs_in_the_seed_by_effects_and_by_names():
         Pair("fuse_dio_lock", "fuse_dio_unlock", None, "names differ in lock/unlock"),
         Pair("fuse_file_uncached_io_open", "fuse_file_uncached_io_release", None, "names differ in open/release"),
     ]
-    assert [p.release_fn for p in knowledge.pairs_of("fuse_inode_uncached_io_start")] == ["fuse_inode_uncached_io_end"]
 
 
 def test_pairs_by_effects_alone_when_unambiguous():

@@ -146,6 +146,9 @@ class Outcome:
     bits: tuple = ()
 
 
+NO_EFFECT = Outcome()
+
+
 @dataclass(frozen=True)
 class CallEffect:
     """A callee's effect on its caller: applied at the call when both outcomes agree (uniform),
@@ -175,7 +178,7 @@ class State(NamedTuple):
     bits: tuple = ()  # sorted (key, "set"|"clear")
     vals: tuple = ()  # sorted (variable, value): ("const", class) or ("pending", subject)
     pending: tuple = ()  # subjects whose outcome no branch has decided yet
-    known: tuple = ()  # sorted (condition key, truth)
+    known: frozenset = frozenset()  # (condition key, truth) of the conditions decided so far
     path: tuple = ()  # lines of the branch decisions taken
     calls: tuple = ()  # (callee, line, outcome or None)
     warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
@@ -192,6 +195,8 @@ def _add_delta(deltas: tuple, key: str, amount: int) -> tuple:
 
 
 def _set_item(pairs: tuple, key, value) -> tuple:
+    if value is None and all(k != key for k, _ in pairs):
+        return pairs  # nothing to forget: most assignments are to locals no test reads
     found = dict(pairs)
     if value is None:
         found.pop(key, None)
@@ -204,6 +209,8 @@ def _limit(states: list[State]) -> list[State]:
     """Paths that agree on everything but the branch lines they took and the calls they made
     are one path from here on (the first one's lines and calls stay as the evidence); beyond
     MAX_STATES, paths that agree on their effects merge too."""
+    if len(states) < 2:
+        return states
     merged: dict = {}
     for state in states:
         merged.setdefault((state.effect_key(), state.known, state.warned), state)
@@ -316,6 +323,8 @@ class _Run:
         return tuple(block for _, block in state.scoped if block not in inside)
 
     def _leave_blocks(self, state: State, blocks: tuple) -> State:
+        if not state.scoped:
+            return state
         ending = {(lock, block) for lock, block in state.scoped if block in blocks}
         if not ending:
             return state
@@ -335,17 +344,15 @@ class _Run:
         return _limit(then_out + else_out)
 
     def _take(self, node: If, state: State, truth: bool) -> State | None:
-        known = dict(state.known)
-        if node.key is not None and node.key in known and known[node.key] != truth:
+        if node.key is not None and (node.key, not truth) in state.known:
             return None
         if node.test is not None:
             state = self._decide(state, node.test, truth)
             if state is None:
                 return None
-        if node.key is not None:
-            state = state._replace(known=_set_item(state.known, node.key, truth))
+        known = state.known if node.key is None else state.known | {(node.key, truth)}
         warned = state.warned or node.warn_branch == truth
-        return state._replace(path=state.path + (node.line,), warned=warned)
+        return state._replace(known=known, path=state.path + (node.line,), warned=warned)
 
     def _decide(self, state: State, test: tuple, truth: bool) -> State | None:
         subject, sense = test
@@ -478,15 +485,11 @@ class _Run:
             effect = self.effects.get(call.name)
             if effect is None:  # nothing known about the callee: not part of the path's story
                 return states
-            out = []
-            for s in states:
-                s = s._replace(calls=s.calls + ((call.name, call.line, None),))
-                if effect.uniform:
-                    s = self._apply(s, effect.ok)
-                else:
-                    s = s._replace(pending=s.pending + (("call", node.data),))
-                out.append(s)
-            return out
+            made = ((call.name, call.line, None),)
+            if effect.uniform:
+                return [self._apply(s._replace(calls=s.calls + made), effect.ok) for s in states]
+            subject = (("call", node.data),)
+            return [s._replace(calls=s.calls + made, pending=s.pending + subject) for s in states]
         if kind == "set":
             var, value = node.data
             return [self._assign(s, var, value) for s in states]
@@ -506,7 +509,7 @@ class _Run:
     def _record(self, table: dict, index: int, states: list[State]) -> None:
         """The locks held at an event: those held on every path reaching it (and "?" when any
         path's lock state is unknown)."""
-        held = frozenset.intersection(*(s.held for s in states))
+        held = states[0].held if len(states) == 1 else frozenset.intersection(*(s.held for s in states))
         if any(UNKNOWN_LOCKS in s.held for s in states):
             held |= {UNKNOWN_LOCKS}
         table[index] = held
@@ -517,7 +520,10 @@ class _Run:
             state = self._resolve(state, old[1], "ok")
         if value is not None and value[0] in ("call", "try", "count"):
             value = ("pending", value) if value in state.pending else None
-        known = tuple((k, t) for k, t in state.known if var not in self.body.condition_names.get(k, ()))
+        known = state.known
+        forgotten = {(k, t) for k, t in known if var in self.body.condition_names.get(k, ())}
+        if forgotten:
+            known = known - forgotten
         return state._replace(vals=_set_item(state.vals, var, value), known=known)
 
     def _acquire(self, state: State, lock: str, scope) -> State:
@@ -531,6 +537,8 @@ class _Run:
         return state._replace(released=state.released | {lock})
 
     def _apply(self, state: State, outcome: Outcome) -> State:
+        if outcome == NO_EFFECT:
+            return state
         for lock in outcome.releases:
             state = self._release(state, lock)
         for lock in outcome.acquires:

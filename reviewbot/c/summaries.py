@@ -237,10 +237,13 @@ def summarize(walked: list, tables) -> tuple[dict, dict]:
     # are all in view); a function whose entry grows is walked again with it
     callers_hold = _held_by_callers(walked, by_name, results)
     for fn in order:
-        entry = entries[id(fn)] | callers_hold.get(id(fn), frozenset()) | frozenset(results[id(fn)].asserted_unheld)
-        if entry != used_entry[id(fn)]:
+        asserted = frozenset(results[id(fn)].asserted_unheld)
+        entry = entries[id(fn)] | callers_hold.get(id(fn), frozenset()) | asserted
+        rerun = entry != used_entry[id(fn)]
+        if rerun:
             results[id(fn)] = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entry)
-        summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
+        if rerun or entry != used_entry[id(fn)] | asserted:  # else the summary above was built so
+            summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
         _apply_result(fn, results[id(fn)])
     named: dict[str, Summary] = {}
     for fn in walked:
@@ -306,23 +309,21 @@ def _held_by_callers(walked: list, by_name: dict, results: dict) -> dict[int, fr
             known = UNKNOWN_LOCKS not in locks and caller.facts.complete
             complete_callers[id(callee)] = complete_callers.get(id(callee), True) and known
             held[id(callee)] = held[id(callee)] & locks if id(callee) in held else locks
+    # a static function's callers are all in its own file: in view when the function is complete
+    complete = {id(fn) for fn in walked if fn.facts.complete}
     return {key: locks for key, locks in held.items()
-            if complete_callers.get(key) and locks and _all_in_view(key, walked)}
-
-
-def _all_in_view(key: int, walked: list) -> bool:
-    """A static function's callers are all in its own file: in view when the file is complete."""
-    for fn in walked:
-        if id(fn) == key:
-            return fn.facts.complete
-    return False
+            if complete_callers.get(key) and locks and key in complete}
 
 
 def _apply_result(fn, result: paths.PathResult) -> None:
     facts = fn.facts
-    facts.accesses = [replace(a, locks=result.access_locks.get(i, frozenset()))
-                      for i, a in enumerate(facts.accesses)]
-    facts.calls = [replace(c, locks=result.call_locks.get(i, frozenset())) for i, c in enumerate(facts.calls)]
+    facts.accesses = [_with_locks(a, result.access_locks.get(i, frozenset())) for i, a in enumerate(facts.accesses)]
+    facts.calls = [_with_locks(c, result.call_locks.get(i, frozenset())) for i, c in enumerate(facts.calls)]
     facts.exits = list(result.exits)
 
 
+
+
+def _with_locks(event, locks: frozenset):
+    """An access or call with its lock set (the walker made it with none: most stay so)."""
+    return event if event.locks == locks else replace(event, locks=locks)

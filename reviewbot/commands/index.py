@@ -2,9 +2,9 @@
 
     reviewbot index fs/fuse --jobs 2
 
-Each file is parsed and its facts extracted in a pool of worker processes; the facts are
-stored in the user cache directory by the file's content, so a file that has not changed is
-never parsed again. Then the tracked fields and the guard of each field are inferred from all
+Each file is parsed and its facts extracted in a pool of worker processes; the facts the
+inference reads are stored in the user cache directory by the file's content, so a file that
+has not changed is never parsed again. Then the tracked fields and the guard of each field are inferred from all
 of them. Prints the number of files (found, taken from the cache, failed) and functions,
 tracked fields, guards inferred, seconds. Indexing a tree again where no file has changed
 reuses the last result.
@@ -25,9 +25,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reviewbot.c import Program, analyze
+from reviewbot.c import Program
+from reviewbot.c import analyze as analyze_program
 from reviewbot.c import cache
-from reviewbot.c.model import FileFacts
+from reviewbot.c.model import ASSERT, Call, FileFacts, FunctionFacts
 from reviewbot.c.parse import digest_of
 from reviewbot.errors import InputError
 from reviewbot.knowledge import build_knowledge, load_config
@@ -166,9 +167,31 @@ def index_file(path: str, config=None, namespace: str | None = None) -> FileFact
     if isinstance(cached, FileFacts):
         return with_path(cached, path)
     text = data.decode("utf-8", "surrogateescape")
-    facts = analyze({path: FileVersion(path, text)}, config).files[path]
+    facts = for_knowledge(analyze({path: FileVersion(path, text)}, config).files[path])
     cache.put(digest, namespace, facts)
     return facts
+
+
+def for_knowledge(facts: FileFacts) -> FileFacts:
+    """What the index keeps of a file's facts: what build_knowledge reads (every access, the
+    asserted and annotated locks, the functions called, the enums). The rest (conditions, exits,
+    every call site) is most of the facts: a whole tree's would not fit in memory."""
+    functions = []
+    for fn in facts.functions:
+        first_calls: dict[str, Call] = {}
+        for call in fn.calls:
+            first_calls.setdefault(call.name, call)
+        functions.append(FunctionFacts(
+            name=fn.name, file=fn.file, start_line=fn.start_line, end_line=fn.end_line, static=fn.static,
+            complete=fn.complete, accesses=fn.accesses, lock_ops=[op for op in fn.lock_ops if op.op == ASSERT],
+            calls=list(first_calls.values()), annotations=fn.annotations))
+    return FileFacts(path=facts.path, functions=functions, enums=facts.enums, has_errors=facts.has_errors)
+
+
+def analyze(files: dict, config) -> Program:
+    """`reviewbot.c.analyze` without its own caches: the index caches each file's facts itself,
+    by content, and one file's types and walk stored again there would be written for nothing."""
+    return analyze_program(files, config, use_cache=False)
 
 
 def with_path(facts: FileFacts, path: str) -> FileFacts:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reviewbot.c.model import Access, FunctionFacts
+from reviewbot.c.model import FunctionFacts
 from reviewbot.knowledge.config import Config, load_config, profiles_for_paths
 from reviewbot.knowledge.exclusive import ExclusiveContexts
 from reviewbot.knowledge.guards import ASSERTED, INFERRED, Guard, Site, infer_guards
@@ -39,14 +39,6 @@ class Knowledge:
     def is_exclusive(self, function: FunctionFacts | str) -> bool:
         """Whether the function runs while its objects are unshared (open, release, evict, ...)."""
         return self.exclusive.function(function if isinstance(function, str) else function.name)
-
-    def is_exclusive_access(self, function: FunctionFacts, access: Access) -> bool:
-        """An access in an exclusive function, or through a freshly allocated object."""
-        return self.exclusive.access(function.name, access)
-
-    def pairs_of(self, function_name: str) -> list[Pair]:
-        """The pairs this function is either side of."""
-        return [p for p in self.pairs if function_name in (p.acquire_fn, p.release_fn)]
 
 
 def build_knowledge(program, config: Config | None = None) -> Knowledge:
