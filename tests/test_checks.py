@@ -194,7 +194,11 @@ int foo_try(struct foo_inode *fi)
 }
 """, "lock-imbalance")
     assert where(findings) == [("lock-imbalance", "foo_try", "foo_inode.lock")]
-    assert findings[0].line == HEADER.count("\n") + LOCKED_SITES.count("\n") + 6
+    start = HEADER.count("\n") + LOCKED_SITES.count("\n")
+    assert findings[0].line == start + 6
+    assert [e.split(": ", 1)[1] for e in findings[0].evidence[1:]] == [
+        f"returns an error holding `foo_inode.lock` (through the branches at lines {start + 5})",
+        f"returns 0 without `foo_inode.lock` (through the branches at lines {start + 5})"]
 
 
 def test_wrappers_and_conditional_helpers_are_not_imbalances():

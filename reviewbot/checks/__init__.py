@@ -114,6 +114,15 @@ def type_guess(access: Access) -> list[str]:
             f"or in the profile"]
 
 
+# how an exit reads in evidence, by its return class (reviewbot.c.model RET_*)
+RETURN_WORDS = {"void": "returns", "zero": "returns 0", "errno": "returns an error",
+                "pointer": "returns a pointer", "other": "returns a value"}
+
+
+def describe_return(exit: Exit) -> str:
+    return RETURN_WORDS.get(exit.value, f"returns {exit.value}")
+
+
 def describe_path(exit: Exit) -> str:
     if not exit.path:
         return ""

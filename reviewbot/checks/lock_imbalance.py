@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reviewbot.c.model import ACQUIRE, RELEASE, RET_ERRNO, Exit
-from reviewbot.checks import CheckContext, Rule, describe_path, make_finding
+from reviewbot.checks import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
     name="lock-imbalance",
@@ -73,9 +73,9 @@ def check(ctx: CheckContext) -> Iterator:
                        f"without it at line {free[0].line}")
             op = taken[lock]
             evidence = [f"{fn.file}:{op.line}: `{lock}` taken ({op.api})"]
-            evidence += [f"{fn.file}:{e.line}: returns {e.value} holding `{lock}`{describe_path(e)}"
+            evidence += [f"{fn.file}:{e.line}: {describe_return(e)} holding `{lock}`{describe_path(e)}"
                          for e in holding]
-            evidence += [f"{fn.file}:{e.line}: returns {e.value} without `{lock}`{describe_path(e)}"
+            evidence += [f"{fn.file}:{e.line}: {describe_return(e)} without `{lock}`{describe_path(e)}"
                          for e in free]
             if ctx.hunk_only:
                 evidence.append(f"hunk-only: the hunks show {fn.name}() from line {first} to its end")

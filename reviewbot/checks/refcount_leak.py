@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reviewbot.c.model import DEC, GET, INC, PUT, RET_ERRNO, Exit, FunctionFacts
-from reviewbot.checks import CheckContext, Rule, describe_path, make_finding
+from reviewbot.checks import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
     name="refcount-leak",
@@ -84,9 +84,9 @@ def _counter_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
                    f"its other paths put it back")
         evidence = [f"{fn.file}:{line}: {move.what} moves `{key}` {'up' if move.sign > 0 else 'down'}"
                     for line, move in sorted(moves.items())]
-        evidence.append(f"{fn.file}:{leak.line}: returns {leak.value} with `{key}` "
+        evidence.append(f"{fn.file}:{leak.line}: {describe_return(leak)} with `{key}` "
                         f"{amount:+d}{describe_path(leak)}")
-        evidence += [f"{fn.file}:{e.line}: returns {e.value} with `{key}` unchanged{describe_path(e)}"
+        evidence += [f"{fn.file}:{e.line}: {describe_return(e)} with `{key}` unchanged{describe_path(e)}"
                      for e in released]
         yield make_finding(RULE, fn, leak.line, message, evidence, key)
 
@@ -153,8 +153,8 @@ def _reference_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
         message = (f"{fn.name}() returns at line {leak.line} without {release}() "
                    f"for the {acquire}() at line {line}; its other paths call it")
         evidence = [f"{fn.file}:{line}: {acquire}() takes a reference, released by {release}()",
-                    f"{fn.file}:{leak.line}: returns {leak.value} without {release}(){describe_path(leak)}"]
-        evidence += [f"{fn.file}:{e.line}: returns {e.value} after {release}(){describe_path(e)}"
+                    f"{fn.file}:{leak.line}: {describe_return(leak)} without {release}(){describe_path(leak)}"]
+        evidence += [f"{fn.file}:{e.line}: {describe_return(e)} after {release}(){describe_path(e)}"
                      for e in released]
         yield make_finding(RULE, fn, leak.line, message, evidence, acquire)
 
