@@ -453,9 +453,9 @@ def learn_from_hunks(before: dict[str, HunkView], after: dict[str, HunkView],
     old, new = file_paths(pf)
     if pf.is_binary_file:
         return
-    for hunk in pf:
+    for index, hunk in enumerate(pf):
         # git takes the section header from the pre-image: the post-image may have renamed it
-        context_after = moved_context(pf, hunk.section_header, forward=True)
+        context_after = context_after_patch(pf, index)
         for line in hunk:
             text = line.value.rstrip("\r\n")
             if old is not None and line.source_line_no is not None:
@@ -519,6 +519,36 @@ def moved_line(pf: unidiff.PatchedFile, number: int, forward: bool) -> int | Non
                     return there
         break
     return number + shift
+
+
+# a line git's C funcname pattern takes for a section header: code in the first column that is
+# not a label
+SECTION_HEAD = re.compile(r"[A-Za-z_](?![A-Za-z_0-9]*[ \t]*:[ \t]*($|/[/*]))")
+
+
+def context_after_patch(pf: unidiff.PatchedFile, index: int) -> str:
+    """The section header hunk `index` of `pf` has in the post-image. Git names the last line
+    above the hunk in the pre-image that opens a definition; the lines between hunks are the
+    same on both sides, so only an earlier hunk of the patch can change the answer: when the
+    header's line is in one (or above it, with nothing between), the post-image's header is
+    the last such line that hunk leaves, if it adds one (the function after a rename, or a
+    function the patch put before this hunk)."""
+    context = pf[index].section_header
+    if not context.strip():
+        return context
+    for earlier in reversed(pf[:index]):
+        old_heads = [line.value for line in earlier if not line.is_added and SECTION_HEAD.match(line.value)]
+        new_heads = [line for line in earlier if not line.is_removed and SECTION_HEAD.match(line.value)]
+        if old_heads[-1:] and not old_heads[-1].startswith(context.rstrip()):
+            return context  # the header is in the unchanged lines below `earlier`
+        if not old_heads and earlier.section_header != context:
+            return context  # likewise
+        if new_heads and new_heads[-1].is_added:
+            return new_heads[-1].value.rstrip("\r\n")
+        if new_heads or old_heads:
+            # the header's line stays, or goes with nothing in view replacing it
+            return context if new_heads else moved_context(pf, context, forward=True)
+    return context
 
 
 def moved_context(pf: unidiff.PatchedFile, context: str, forward: bool) -> str:

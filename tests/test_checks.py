@@ -231,6 +231,87 @@ void foo_maybe(struct foo_inode *fi, bool locked)
 """, "lock-imbalance") == []
 
 
+UNHELD = """
+int foo_early_exit(struct foo_inode *fi, int bad)
+{
+	int err = 0;
+
+	if (bad) {
+		err = -EINVAL;
+		goto out;
+	}
+	spin_lock(&fi->lock);
+	fi->users++;
+out:
+	spin_unlock(&fi->lock);
+	return err;
+}
+
+void foo_unlock_helper(struct foo_inode *fi)
+{
+	spin_unlock(&fi->lock);
+}
+
+void foo_drop_and_retake(struct foo_inode *fi)
+{
+	spin_unlock(&fi->lock);
+	spin_lock(&fi->lock);
+}
+
+void foo_if_needed(struct foo_inode *fi, struct foo_file *ff)
+{
+	if (foo_busy(ff))
+		spin_lock(&fi->lock);
+	fi->state = 1;
+	if (foo_busy(ff))
+		spin_unlock(&fi->lock);
+}
+
+void foo_retry(struct foo_inode *fi)
+{
+	do {
+		spin_lock(&fi->lock);
+		if (fi->users) {
+			spin_unlock(&fi->lock);
+			foo_wait(fi);
+		}
+	} while (fi->users);
+	spin_unlock(&fi->lock);
+}
+
+void foo_two(struct foo_inode *a, struct foo_inode *b, int both)
+{
+	spin_lock(&a->lock);
+	if (!both) {
+		spin_unlock(&a->lock);
+		return;
+	}
+	spin_lock_nested(&b->lock, 1);
+	spin_unlock(&b->lock);
+	spin_unlock(&a->lock);
+}
+"""
+
+
+def test_lock_imbalance_releases_a_lock_the_path_does_not_hold():
+    findings = [f for f in run(UNHELD, "lock-imbalance") if "does not hold" in f.message]
+    # only the goto that jumps to the unlock from above the lock: the others release their
+    # caller's lock, test a condition twice, retake it in a loop, or lock two objects of a type
+    assert where(findings) == [("lock-imbalance", "foo_early_exit", "foo_inode.lock")]
+    start = HEADER.count("\n") + LOCKED_SITES.count("\n")
+    assert findings[0].line == start + 14
+    assert findings[0].message == "foo_early_exit() releases `foo_inode.lock` on a path that does not hold it"
+    assert findings[0].evidence == [
+        f"foo.c:{start + 10}: `foo_inode.lock` taken (spin_lock)",
+        f"foo.c:{start + 13}: `foo_inode.lock` released (spin_unlock)",
+        f"foo.c:{start + 14}: returns an error after releasing `foo_inode.lock` without holding it "
+        f"(through the branches at lines {start + 6})"]
+    # without a tree, callers not in view may hold it
+    program = analyze_text("foo.c", HEADER + LOCKED_SITES + UNHELD)
+    hunk_only = CheckContext(program, build_knowledge(program, Config(profiles=[])), HUNK_ONLY)
+    assert [f for f in CHECKS["lock-imbalance"](hunk_only) if "does not hold" in f.message] == []
+
+
 def test_refcount_leak_on_an_error_path():
     findings = run("""
 int foo_setup(struct foo_inode *fi, int bad)
@@ -243,6 +324,35 @@ int foo_setup(struct foo_inode *fi, int bad)
 }
 """, "refcount-leak")
     assert where(findings) == [("refcount-leak", "foo_setup", "foo_inode.users")]
+
+
+def test_no_refcount_leak_for_a_queued_request_or_the_count_of_an_own_object():
+    assert run("""
+struct foo_req { struct kref ref; struct foo_inode *fi; };
+
+int foo_queue(struct foo_inode *fi, int async)
+{
+	foo_users_get(fi);
+	if (async)
+		return -EIOCBQUEUED;
+	foo_users_put(fi);
+	return 0;
+}
+
+int foo_request(struct foo_inode *fi, int bad)
+{
+	struct foo_req *req = kzalloc(sizeof(*req), GFP_KERNEL);
+
+	if (!req)
+		return -ENOMEM;
+	kref_init(&req->ref);
+	kref_get(&req->ref);
+	if (bad)
+		return -EIO;
+	kref_put(&req->ref, foo_req_free);
+	return 0;
+}
+""", "refcount-leak") == []
 
 
 def test_bit_set_and_cleared_nowhere_is_judged_against_the_base():

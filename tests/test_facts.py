@@ -332,6 +332,54 @@ static struct fuse_file *alloc(void)
     assert fn.returns_type == "fuse_file"
 
 
+def test_fields_of_the_functions_own_struct_variables_are_fresh():
+    fn = function("""\
+struct open_out { unsigned long fh; unsigned int open_flags; struct fuse_file *ff; };
+
+static int send_open(struct fuse_file *ff)
+{
+	struct open_out outarg;
+	struct fuse_file copies[2];
+	static struct fuse_file last;
+	struct fuse_file *p = ff;
+
+	outarg.fh = 1;
+	outarg.open_flags = ff->open_flags;
+	copies[0].count = 2;
+	last.count = 3;
+	p->count = 4;
+	outarg.ff->count = 5;
+	return 0;
+}
+""", "send_open")
+    # a struct variable of the function is unshared; a static one, a pointer, and what a
+    # member pointer leads to may be shared
+    assert [(a.key, a.line, a.fresh) for a in fn.accesses] == [
+        ("open_out.fh", 10, True), ("fuse_file.open_flags", 11, False), ("open_out.open_flags", 11, True),
+        ("fuse_file.count", 12, True), ("fuse_file.count", 13, False), ("fuse_file.count", 14, False),
+        ("fuse_file.count", 15, False), ("open_out.ff", 15, True)]
+
+
+def test_counter_and_bit_apis_on_a_fresh_object_are_fresh():
+    fn = function("""\
+static struct fuse_backing *backing_new(struct fuse_inode *fi)
+{
+	struct fuse_backing *fb = kzalloc(sizeof(*fb), GFP_KERNEL);
+	struct fuse_inode local;
+
+	refcount_inc(&fb->count);
+	set_bit(FUSE_I_BACKING, &local.state);
+	set_bit(FUSE_I_BACKING, &fi->state);
+	refcount_inc(&fi->fb->count);
+	return fb;
+}
+""", "backing_new")
+    assert [(a.key, a.op, a.fresh) for a in fn.accesses] == [
+        ("fuse_backing.count", "get", True), ("fuse_inode.state:FUSE_I_BACKING", "set_bit", True),
+        ("fuse_inode.state:FUSE_I_BACKING", "set_bit", False), ("fuse_inode.fb", "read", False),
+        ("fuse_backing.count", "get", False)]
+
+
 def test_global_lock_is_its_name_and_static_duplicates_are_kept_by_path():
     program = analyze_text("one.c", """\
 static DEFINE_SPINLOCK(backing_lock);
@@ -453,10 +501,12 @@ def test_seed_pieces_of_one_function_are_walked_as_one(seed_program):
     dio_lock = [f for f in seed_program.files["fs/fuse/file.c"].functions if f.name == "fuse_dio_lock"]
     assert len(dio_lock) == 1
     assert dio_lock[0].known_lines == ((1362, 1368), (1377, 1383))
-    # where each hunk starts the lock state is unknown, except for a lock the hunk releases
+    # the first hunk shows the function from its opening brace: the lock state there is the
+    # entry's; where a later hunk starts it is unknown, except for a lock the hunk releases
     # before taking it: code not in view took it
+    assert (dio_lock[0].complete, dio_lock[0].entry_known) == (False, True)
     first = dio_lock[0].accesses[0]
-    assert (first.key, first.line, first.locks) == ("kiocb.ki_filp", 1364, {"?"})
+    assert (first.key, first.line, first.locks) == ("kiocb.ki_filp", 1364, set())
     start = next(c for c in dio_lock[0].calls if c.name == "fuse_inode_uncached_io_start")
     assert start.locks == {"?", "inode.i_rwsem"}
     # the lock taken at line 89 may have been dropped in the lines between the hunks

@@ -289,9 +289,10 @@ def test_exclusive_contexts_by_name_and_fresh_objects():
         "fuse_file_cached_io_open", "fuse_file_cached_io_release", "fuse_file_uncached_io_open",
         "fuse_file_uncached_io_release", "fuse_file_io_release", "fuse_evict_inode"]
     for name in ("foo_init", "foo_alloc", "foo_free", "foo_destroy", "foo_evict_pages", "fuse_alloc_inode",
-                 "fuse_free_inode", "fuse_destroy_inode", "fuse_init_file_inode"):
+                 "fuse_free_inode", "fuse_destroy_inode", "fuse_init_file_inode", "fuse_fill_super",
+                 "fuse_fill_super_submount", "ext4_setup_super"):
         assert knowledge.is_exclusive(name)
-    for name in ("fuse_file_mmap", "fuse_initialize", "fuse_dio_lock", "fuse_open_count"):
+    for name in ("fuse_file_mmap", "fuse_initialize", "fuse_dio_lock", "fuse_open_count", "fuse_super_setup_done"):
         assert not knowledge.is_exclusive(name)
     mmap = functions["fuse_file_mmap"]
     assert not knowledge.exclusive.access(mmap.name, mmap.accesses[0])

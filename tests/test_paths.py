@@ -3,7 +3,9 @@ moved) through gotos, switches, loops, early returns and correlated conditions."
 
 from __future__ import annotations
 
-from cfacts import accesses, exits, function
+import pytest
+
+from cfacts import accesses, analyze_snippet, exits, function
 
 LOCK = ["fuse_inode.lock"]
 HELD = ("fuse_inode.lock",)
@@ -243,9 +245,262 @@ def test_hunk_only_lock_state_is_unknown_where_each_range_starts():
     assert program.summaries["partial"].acquires == set()
 
 
+def test_a_hunk_that_stops_mid_function_on_the_last_line_leaves_the_function_incomplete():
+    from reviewbot.c import analyze
+    from reviewbot.workspace import FileVersion, KnownRange
+
+    from cfacts import HEADER
+
+    # the hunk shows the head and stops inside the body, on the text's last line: the repair
+    # closes the body on that line, which is not where the function ends
+    head = ["static int head(struct fuse_inode *fi)", "{", "\tspin_lock(&fi->lock);", "\tfi->iocachectr++;",
+            "\tif (fi->iocachectr > 1)", "\t\treturn -EBUSY;"]
+    whole = head + ["\tspin_unlock(&fi->lock);", "\treturn 0;", "}"]
+    header = FileVersion("snippet.h", HEADER)
+    cut = analyze({"snippet.h": header, "head.c": FileVersion("head.c", "\n".join(head) + "\n",
+                                                                  known=[KnownRange(1, 6, "")])})
+    fn = cut.functions["head"]
+    assert (fn.complete, fn.known_lines, fn.end_line) == (False, ((1, 6),), 6)
+    # its head is in view: the lock state from the opening brace on is known
+    assert (fn.entry_known, accesses(fn)[0]) == (True, ("fuse_inode.iocachectr", "inc", "1", 4, LOCK))
+    assert cut.summaries["head"].acquires == set()  # not a lock wrapper: its end is not in view
+    shown = analyze({"snippet.h": header, "head.c": FileVersion("head.c", "\n".join(whole) + "\n",
+                                                                    known=[KnownRange(1, 9, "")])})
+    assert (shown.functions["head"].complete, shown.functions["head"].end_line) == (True, 9)
+
+
 def test_a_long_else_if_chain_is_walked():
     chain = "".join(f"\telse if (n == {i})\n\t\tfi->iocachectr = {i};\n" for i in range(1, 500))
     fn = function("static void table(struct fuse_inode *fi, int n)\n{\n\tif (!n)\n\t\tfi->iocachectr = 0;\n"
                   + chain + "}\n", "table")
     assert len(fn.accesses) == 500
     assert accesses(fn)[-1] == ("fuse_inode.iocachectr", "assign", "499", 1002, [])
+
+
+# A helper returning a counted pointer or an ERR_PTR, and callers testing its result each way.
+POINTER_RESULTS = """\
+static struct fuse_backing *backing_get(struct fuse_inode *fi)
+{
+	struct fuse_backing *fb = fi->fb;
+
+	if (!fb)
+		return ERR_PTR(-ENOENT);
+	refcount_inc(&fb->count);
+	return fb;
+}
+
+struct fuse_file *file_alloc(struct fuse_inode *fi)
+{
+	struct fuse_file *ff;
+
+	ff = kzalloc(sizeof(*ff), GFP_KERNEL);
+	if (unlikely(!ff))
+		return NULL;
+	if (fi->iocachectr < 0) {
+		kfree(ff);
+		return ERR_CAST(fi);
+	}
+	ff->fi = fi;
+	return ff;
+}
+
+struct fuse_backing *by_is_err(struct fuse_inode *fi)
+{
+	struct fuse_backing *fb = backing_get(fi);
+
+	if (IS_ERR(fb))
+		return fb;
+	return fb;
+}
+
+struct fuse_backing *by_not_is_err(struct fuse_inode *fi)
+{
+	struct fuse_backing *fb = backing_get(fi);
+
+	if (!IS_ERR(fb))
+		return fb;
+	return NULL;
+}
+
+struct fuse_backing *by_is_err_or_null(struct fuse_inode *fi)
+{
+	struct fuse_backing *fb = backing_get(fi);
+
+	if (IS_ERR_OR_NULL(fb))
+		return NULL;
+	return fb;
+}
+
+struct fuse_backing *by_null(struct fuse_inode *fi)
+{
+	struct fuse_backing *fb = backing_get(fi);
+
+	if (fb == NULL)
+		return NULL;
+	return fb;
+}
+"""
+
+
+def test_pointer_returns_are_classified_by_the_declared_return_type():
+    program = analyze_snippet(POINTER_RESULTS)
+    # `return ff` after `if (!ff)` is the object, `return NULL` the NULL failure, ERR_PTR and
+    # ERR_CAST an errno
+    assert exits(program.functions["file_alloc"]) == {
+        (17, "null", (), ()), (20, "errno", (), ()), (23, "pointer", (), (("ref:kfree", 1),))}
+    assert exits(program.functions["backing_get"]) == {
+        (6, "errno", (), ()), (8, "pointer", (), (("fuse_backing.count", 1),))}
+
+
+@pytest.mark.parametrize("name, fail_line, ok_line", [
+    ("by_is_err", 31, 32), ("by_not_is_err", 41, 40), ("by_is_err_or_null", 49, 50), ("by_null", 58, 59)])
+def test_a_pointer_result_tested_for_errors_or_null_decides_the_call_outcome(name, fail_line, ok_line):
+    fn = analyze_snippet(POINTER_RESULTS).functions[name]
+    call_line = fn.start_line + 2
+    fail_class = "errno" if name == "by_is_err" else "null"
+    assert {(e.line, e.value, e.deltas, e.calls) for e in fn.exits} == {
+        (fail_line, fail_class, (), (("backing_get", call_line, "fail"),)),
+        (ok_line, "pointer", (("fuse_backing.count", 1),), (("backing_get", call_line, "ok"),))}
+
+
+def test_an_int_result_tested_for_an_error_decides_the_call_outcome():
+    program = analyze_snippet("""\
+static int start(struct fuse_inode *fi)
+{
+	if (fi->iocachectr < 0)
+		return -ETXTBSY;
+	fi->iocachectr++;
+	return 0;
+}
+
+int by_negative(struct fuse_inode *fi)
+{
+	int ret = start(fi);
+
+	if (ret < 0)
+		return ret;
+	return ret;
+}
+""")
+    fn = program.functions["by_negative"]
+    assert {(e.line, e.value, e.deltas, e.calls) for e in fn.exits} == {
+        (14, "errno", (), (("start", 11, "fail"),)),
+        (15, "zero", (("fuse_inode.iocachectr", 1),), (("start", 11, "ok"),))}
+
+
+def test_a_conditional_return_is_decided_per_path_and_its_caller_sees_both_outcomes():
+    program = analyze_snippet("""\
+static struct fuse_backing *backing_lookup(struct fuse_inode *fi, struct file *file)
+{
+	struct fuse_backing *fb = fi->fb;
+	struct file *backing;
+	int err;
+
+	err = -EINVAL;
+	if (!fb)
+		goto out;
+	refcount_inc(&fb->count);
+	backing = dup_file(file);
+	err = PTR_ERR(backing);
+	if (IS_ERR(backing)) {
+		refcount_dec(&fb->count);
+		goto out;
+	}
+	err = 0;
+out:
+	return err ? ERR_PTR(err) : fb;
+}
+
+int backing_open(struct fuse_inode *fi, struct file *file)
+{
+	struct fuse_backing *fb = backing_lookup(fi, file);
+
+	if (IS_ERR(fb))
+		return PTR_ERR(fb);
+	fi->fb = fb;
+	return 0;
+}
+""")
+    # `err` is known on each path, so each return takes one side of the `?:`
+    assert exits(program.functions["backing_lookup"]) == {
+        (19, "errno", (), ()), (19, "pointer", (), (("fuse_backing.count", 1),))}
+    assert {(e.line, e.value, e.deltas, e.calls) for e in program.functions["backing_open"].exits} == {
+        (27, "errno", (), (("backing_lookup", 24, "fail"),)),
+        (29, "zero", (("fuse_backing.count", 1),), (("backing_lookup", 24, "ok"),))}
+
+
+def test_a_variable_a_branch_shows_null_is_returned_as_null():
+    program = analyze_snippet("""\
+static struct fuse_file *first_writer(struct fuse_inode *fi)
+{
+	struct fuse_file *ff;
+
+	spin_lock(&fi->lock);
+	ff = list_first_entry_or_null(&fi->write_files, struct fuse_file, write_entry);
+	if (ff)
+		ff->count++;
+	spin_unlock(&fi->lock);
+	return ff;
+}
+
+int write_one(struct fuse_inode *fi)
+{
+	struct fuse_file *ff = first_writer(fi);
+
+	if (!ff)
+		return -EIO;
+	ff->count--;
+	return 0;
+}
+""")
+    assert exits(program.functions["first_writer"]) == {
+        (10, "pointer", (), (("fuse_file.count", 1),)), (10, "null", (), ())}
+    # so the caller's NULL test tells the outcome: the reference is taken only when it is not NULL
+    assert {(e.line, e.deltas, e.calls) for e in program.functions["write_one"].exits} == {
+        (18, (), (("first_writer", 15, "fail"),)), (20, (), (("first_writer", 15, "ok"),))}
+
+
+def test_a_result_no_branch_tests_counts_as_succeeded_without_saying_a_branch_saw_it():
+    fn = function("""\
+struct ctx { struct file *file; int fd; };
+
+static int mount_with(struct ctx *ctx)
+{
+	ctx->file = fget(ctx->fd);
+	if (!ctx->file)
+		return -EINVAL;
+	fput(ctx->file);
+	return 0;
+}
+""", "mount_with")
+    # the test reads a field, not fget's result as the facts follow it: the effect applies, the
+    # outcome stays unknown (so no rule takes the -EINVAL path for one that holds a reference)
+    assert {(e.line, e.value, e.deltas, e.calls) for e in fn.exits} == {
+        (7, "errno", (("ref:fput", 1),), (("fget", 5, None),)),
+        (9, "zero", (), (("fget", 5, None), ("fput", 8, None)))}
+
+
+def test_a_condition_repeated_with_its_operands_swapped_or_under_sizeof_is_one_path():
+    swapped = function("""\
+static void swapped(struct fuse_inode *fi, int a, int b)
+{
+	if (a == 1 || b == 1)
+		spin_lock(&fi->lock);
+	fi->iocachectr++;
+	if (b == 1 || (a == 1))
+		spin_unlock(&fi->lock);
+}
+""", "swapped")
+    assert exits(swapped) == {(8, "void", (), (("fuse_inode.iocachectr", 1),))}
+    # assigning `v` does not change what `sizeof(v)` tests
+    sized = function("""\
+static void sized(struct fuse_inode *fi, long v)
+{
+	if (sizeof(v) > sizeof(int))
+		spin_lock(&fi->lock);
+	v = fi->iocachectr;
+	if (sizeof(v) > sizeof(int))
+		spin_unlock(&fi->lock);
+}
+""", "sized")
+    assert exits(sized) == {(8, "void", (), ())}

@@ -346,6 +346,12 @@ def test_hunk_only_context_follows_a_renamed_function(seed):
     assert KnownRange(97, 108, "int fuse_inode_uncached_io_start(struct fuse_inode *fi, "
                                "struct fuse_backing *fb)") \
         in workspace.version("fs/fuse/iomode.c", 1).known
+    # the hunk before this one replaces fuse_file_uncached_io_end's head with a new function
+    # and then the renamed fuse_inode_uncached_io_end's: the rest of the body is the latter's
+    assert KnownRange(134, 139, "void fuse_file_uncached_io_end(struct inode *inode, struct fuse_file *ff)") \
+        in workspace.version("fs/fuse/iomode.c", 0).known
+    assert KnownRange(144, 158, "void fuse_inode_uncached_io_end(struct fuse_inode *fi)") \
+        in workspace.version("fs/fuse/iomode.c", 1).known
 
 
 def test_hunk_only_lines_agree_with_the_tree(repo, series):

@@ -22,6 +22,9 @@ from reviewbot.c.types import TypeContext, declarator_name, parameters, type_nam
 # lock APIs with a member suffix name the object they lock: its type when the argument's is unknown
 SUFFIX_OWNERS = {"i_rwsem": "inode", "invalidate_lock": "address_space", "sk_lock": "sock"}
 ERRNO_MAKERS = frozenset({"ERR_PTR", "ERR_CAST", "PTR_ERR"})  # `return PTR_ERR(p);` returns an errno
+# error codes that say the operation goes on asynchronously: the work (and what it holds) was
+# handed over, not failed
+QUEUED_CODES = frozenset({b"EIOCBQUEUED"})
 CONDITION_WRAPPERS = frozenset({"likely", "unlikely"})
 ERR_TESTS = {"IS_ERR": "err", "IS_ERR_OR_NULL": "errz"}
 # counter APIs that move the counter only when they return true
@@ -124,6 +127,22 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
+def _condition_key(node) -> str:
+    """A condition's text for telling a repeated test: `a || b` and `b || a` are one."""
+    node = _unwrap(node)
+    if node.type == "binary_expression" and node.child_by_field_name("operator").type in ("||", "&&"):
+        op = node.child_by_field_name("operator").type
+        parts, stack = [], [node]
+        while stack:
+            part = _unwrap(stack.pop())
+            if part.type == "binary_expression" and part.child_by_field_name("operator").type == op:
+                stack += [part.child_by_field_name("left"), part.child_by_field_name("right")]
+            else:
+                parts.append(_condition_key(part))
+        return f" {op} ".join(sorted(parts))
+    return _squash(node.text.decode())
+
+
 class _FunctionWalker:
     def __init__(self, parsed, path: str, types: TypeContext, tables: Tables, known):
         self.parsed = parsed
@@ -135,10 +154,12 @@ class _FunctionWalker:
         self.guessed: set[str] = set()
         self.aliases: dict[str, str] = {}  # local lock pointer -> lock key
         self.fresh: set[str] = set()  # locals holding a freshly allocated object
+        self.objects: set[str] = set()  # struct variables of the function itself (not pointers)
         self.out: list = []
         self.block_ids = 0
         self.blocks: list[int] = []
         self.loop_marks: list[int] = []  # len(self.blocks) at each enclosing loop or switch
+        self.loops = 0  # loops enclosing the statement being walked
         self.guards: list[int] = []
         self.condition_names: dict[str, frozenset] = {}
         self.lock_kinds: list[str] = []
@@ -161,6 +182,7 @@ class _FunctionWalker:
                               end_line=node.end_point[0] + 1, static=static)
         self.facts = facts
         self.body_start = body.start_point[0] + 1
+        self.body_end_column = body.end_point[1]
         for param_name, param_type in parameters(function):
             param_type = self.types.canonical(param_type)
             self.param_types.append(param_type)
@@ -190,13 +212,27 @@ class _FunctionWalker:
         if self.known is None:
             return
         # the head may come from the hunk's @@ line (placed just above the range): the body is
-        # what must be in view
-        if any(r.start <= self.body_start and facts.end_line <= r.end for r in self.known):
+        # what must be in view, through its own closing brace
+        if self._own_closing_brace() and \
+                any(r.start <= self.body_start and facts.end_line <= r.end for r in self.known):
             self.known = None
             return
         facts.complete = False
         facts.known_lines = tuple((r.start, r.end) for r in self.known
                                   if r.end >= facts.start_line and r.start <= facts.end_line)
+        entry = next((i for i, r in enumerate(self.known) if r.start <= self.body_start <= r.end), None)
+        facts.entry_known = entry is not None
+        if entry is not None and self.last_range is None:
+            self.last_range = entry  # the range the body starts in: its lock state is the entry's
+
+    def _own_closing_brace(self) -> bool:
+        """Whether the brace that ends the body is the code's own, not one the hunk-only repair
+        wrote to close a range that stops mid-function. The repair writes closers on the
+        placeholder line below a range (outside every range), or after the code of the text's
+        last line when the range ends there; a function's own brace opens its line."""
+        source = self.parsed.source
+        last_line = source.count(b"\n") + (not source.endswith(b"\n"))
+        return self.facts.end_line < last_line or self.body_end_column == 1
 
     def continue_with(self, node) -> None:
         """Walk a later piece of the same hunk-only function into the same facts."""
@@ -204,6 +240,7 @@ class _FunctionWalker:
         if body is None:
             return
         self.facts.end_line = node.end_point[0] + 1
+        self.body_end_column = body.end_point[1]
         self._set_known_lines()
         self.out = self.nodes
         self._block(body, self.out)
@@ -279,8 +316,7 @@ class _FunctionWalker:
             self._switch(node)
         elif kind == "return_statement":
             value = node.named_children[0] if node.named_children else None
-            described = self._expr(value) if value is not None else None
-            self._emit(Return(node.start_point[0] + 1, self._return_value(value, described)))
+            self._emit(Return(node.start_point[0] + 1, self._returned(value)))
         elif kind == "goto_statement":
             label = node.child_by_field_name("label")
             name = label.text.decode() if label is not None else ""
@@ -309,6 +345,9 @@ class _FunctionWalker:
 
     def _declaration(self, node) -> None:
         type_ = self.types.canonical(type_name(node.child_by_field_name("type")))
+        # a static local is one object for every call: shared like a global
+        static = any(c.type == "storage_class_specifier" and c.text in (b"static", b"extern")
+                     for c in node.children)
         for decl in node.children_by_field_name("declarator"):
             name, pointer, function = declarator_name(decl)
             if function is not None or not name:
@@ -316,6 +355,10 @@ class _FunctionWalker:
             if type_:
                 self.locals[name] = type_
                 self.guessed.discard(name)
+            if type_ and not pointer and not static:
+                self.objects.add(name)
+            else:
+                self.objects.discard(name)
             if decl.type == "init_declarator":
                 value = decl.child_by_field_name("value")
                 self._assign_local(name, value, self._expr(value) if value is not None else None)
@@ -388,6 +431,7 @@ class _FunctionWalker:
             self.guards.append(cond_id)
             guard_pushed = True
         self.loop_marks.append(len(self.blocks))
+        self.loops += 1
         self._into(body_nodes, node.child_by_field_name("body"))
         if kind == "for_statement":
             update = node.child_by_field_name("update")
@@ -402,6 +446,7 @@ class _FunctionWalker:
             self._condition(condition, condition.start_point[0] + 1)
             self.out = saved
         self.loop_marks.pop()
+        self.loops -= 1
         if guard_pushed:
             self.guards.pop()
         self._emit(Loop(forever=forever, at_least_once=kind == "do_statement", body=body_nodes))
@@ -446,7 +491,7 @@ class _FunctionWalker:
         node = _unwrap(node)
         names = frozenset(self._identifiers(node)) if node is not None else frozenset()
         has_call = node is not None and self._has_call(node)
-        key = None if has_call or node is None else _squash(node.text.decode())
+        key = None if has_call or node is None else _condition_key(node)
         return self._subject_test(node), key, names
 
     def _warn_branch(self, node, truth: bool = True) -> bool | None:
@@ -476,9 +521,10 @@ class _FunctionWalker:
             args = _args(node)
             if name in CONDITION_WRAPPERS or name in apis.ASSERTIONS and len(args) == 1:
                 return self._subject_test(args[0], negate) if args else None
-            if name in ERR_TESTS and args and not negate:
+            if name in ERR_TESTS and args:
                 subject = self._subject(args[0])
-                return (subject, ERR_TESTS[name]) if subject else None
+                sense = "no" + ERR_TESTS[name] if negate else ERR_TESTS[name]  # !IS_ERR(p): "noerr"
+                return (subject, sense) if subject else None
             subject = self._subject(node)
             return (subject, "z" if negate else "nz") if subject else None
         if kind == "identifier":
@@ -518,8 +564,8 @@ class _FunctionWalker:
             n = stack.pop()
             if n.type == "identifier":
                 found.append(n.text.decode())
-            elif n.type != "field_identifier":
-                stack.extend(n.named_children)
+            elif n.type not in ("field_identifier", "sizeof_expression", "alignof_expression"):
+                stack.extend(n.named_children)  # sizeof(x) reads x's type, not its value
         return found
 
     def _has_call(self, node) -> bool:
@@ -581,7 +627,8 @@ class _FunctionWalker:
             if node.child_by_field_name("operator").type == "-" and argument is not None:
                 if argument.type == "number_literal" or (argument.type == "identifier" and
                                                          argument.text.startswith(b"E")):
-                    return ("const", RET_ERRNO, node.text.decode())
+                    queued = argument.text in QUEUED_CODES
+                    return ("const", RET_OTHER if queued else RET_ERRNO, node.text.decode())
             return None if described is None or described[0] != "const" else ("const", RET_OTHER,
                                                                                node.text.decode())
         if kind == "cast_expression":
@@ -636,6 +683,8 @@ class _FunctionWalker:
             value = ("const", described[1]) if described[0] == "const" else described
         if value is not None and value[0] == "call":
             callee = self.facts.calls[value[1]].name
+            if callee in ERRNO_MAKERS:  # `err = PTR_ERR(p);` before `if (IS_ERR(p))`: the error
+                value = ("const", RET_ERRNO)
             if callee in apis.ALLOCATORS:
                 self.fresh.add(name)
             else:
@@ -681,7 +730,7 @@ class _FunctionWalker:
         base_type, guessed = self._type_of(base)
         if member is not None and base_type:
             self._access(f"{base_type}.{member.text.decode()}", op, node, value, marks, guessed,
-                         fresh=self._root_name(base) in self.fresh)
+                         fresh=self._fresh(node))
         if not arrow and _unwrap(base) is not None and _unwrap(base).type == "field_expression":
             self._path(_unwrap(base), marks)  # a.b.c: the embedded struct is not read by itself
         else:
@@ -694,6 +743,26 @@ class _FunctionWalker:
             self._path(_unwrap(base), marks)
         else:
             self._value(base, marks)
+
+    def _fresh(self, node) -> bool:
+        """Whether a field (a field_expression) belongs to an unshared object: one the function
+        allocated, or a struct variable of its own."""
+        node = _unwrap(node)
+        if node is None or node.type != "field_expression":
+            return False
+        base = node.child_by_field_name("argument")
+        arrow = node.child_by_field_name("operator").type == "->"
+        return self._root_name(base) in self.fresh or (not arrow and self._local_object(base))
+
+    def _local_object(self, node) -> bool:
+        """`obj`, `obj.a`, `objs[i].a` of a struct variable of the function: an object nobody else
+        sees (what a `->` leads to may be shared)."""
+        node = _unwrap(node)
+        while node is not None and node.type in ("field_expression", "subscript_expression"):
+            if node.type == "field_expression" and node.child_by_field_name("operator").type == "->":
+                return False
+            node = _unwrap(node.child_by_field_name("argument"))
+        return node is not None and node.type == "identifier" and node.text.decode() in self.objects
 
     def _root_name(self, node) -> str | None:
         node = _unwrap(node)
@@ -745,7 +814,7 @@ class _FunctionWalker:
             guessed, word_key = self._target_key(word, marks)
             if word_key:
                 self._access(f"{word_key}:{_squash(args[0].text.decode())}", apis.BIT_OPS[name], node, name,
-                             marks, guessed)
+                             marks, guessed, fresh=self._fresh(word))
             return self._record_call(node, name, args, visit_args=False)
         if name in apis.COUNTER_APIS and args:
             op, _ = apis.COUNTER_APIS[name]
@@ -764,7 +833,7 @@ class _FunctionWalker:
                     value = _squash(amount.text.decode()) if amount is not None else name
                 else:
                     value = name
-                access = self._access(key, op, node, value, marks, guessed)
+                access = self._access(key, op, node, value, marks, guessed, fresh=self._fresh(target))
             described = self._record_call(node, name, args, visit_args=False)
             if access is not None and name.endswith(CONDITIONAL_COUNTER_SUFFIXES):
                 self.conditional_accesses.add(access)
@@ -838,7 +907,8 @@ class _FunctionWalker:
     def _lock_op(self, lock: str, op: str, line: int, api_name: str, api_op: str, shared: bool) -> int:
         index = len(self.facts.lock_ops)
         self.facts.lock_ops.append(LockOp(lock=lock, op=op, line=line, api=api_name,
-                                          conditional=api_op in ("try", "try0"), shared=shared))
+                                          conditional=api_op in ("try", "try0"), shared=shared,
+                                          in_loop=self.loops > 0, guards=tuple(self.guards)))
         self.lock_kinds.append(api_op)
         return index
 
@@ -928,6 +998,18 @@ class _FunctionWalker:
         if kind in ("pointer_expression", "subscript_expression"):
             return self._type_of(node.child_by_field_name("argument"))
         return None, False
+
+    def _returned(self, node):
+        """What a return statement returns (walking the expression); `c ? a : b` is a choice
+        between two values that the test of `c` decides."""
+        inner = _unwrap(node)
+        if inner is not None and inner.type == "conditional_expression":
+            condition = inner.child_by_field_name("condition")
+            self._expr(condition)
+            test = self._subject_test(condition)
+            choices = [self._returned(inner.child_by_field_name(f)) for f in ("consequence", "alternative")]
+            return ("choice", test, *choices) if test is not None else None
+        return self._return_value(node, self._expr(node) if node is not None else None)
 
     def _return_value(self, node, described):
         node = _unwrap(node)

@@ -22,8 +22,11 @@ READ_OPS = frozenset({READ, TEST_BIT})
 # LockOp.op values
 ACQUIRE, RELEASE, ASSERT = "acquire", "release", "assert"
 
-# Return value classes
+# Return value classes. RET_NULL: a function returning a pointer returns NULL (its failure, like
+# an ERR_PTR's RET_ERRNO); a NULL (or 0) anywhere else, and held in a variable, is RET_ZERO.
 RET_VOID, RET_ZERO, RET_ERRNO, RET_POINTER, RET_OTHER = "void", "zero", "errno", "pointer", "other"
+RET_NULL = "null"
+FAILURES = frozenset({RET_ERRNO, RET_NULL})  # the returns that report a failure to the caller
 
 # Lock state where nothing in view says: in hunk-only mode, above the first line of a hunk.
 UNKNOWN_LOCKS = "?"
@@ -54,6 +57,8 @@ class LockOp:
     api: str  # the call as written: spin_lock, mutex_unlock, lockdep_assert_held, ...
     conditional: bool = False  # trylock: held only on the success branch
     shared: bool = False  # read side (down_read, inode_lock_shared, read_lock)
+    in_loop: bool = False  # inside a loop body: paths model one pass, a lock may be retaken
+    guards: tuple[int, ...] = ()  # ids of the branch conditions this operation is under
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,12 @@ class FunctionFacts:
     end_line: int
     params: dict[str, str] = field(default_factory=dict)  # name -> struct type
     static: bool = False
-    complete: bool = True  # False in hunk-only mode: only the hunks' lines are known
+    # False in hunk-only mode unless the hunks show the whole function, from its head through its
+    # own closing brace: then only the hunks' lines are known
+    complete: bool = True
+    # the body is in view from its opening brace, so the lock state at entry is known (nothing
+    # but what the function's annotations say), even when the rest of it is not
+    entry_known: bool = True
     known_lines: tuple[tuple[int, int], ...] = ()  # inclusive ranges, when not complete
     accesses: list[Access] = field(default_factory=list)
     lock_ops: list[LockOp] = field(default_factory=list)
@@ -110,6 +120,9 @@ class FunctionFacts:
     annotations: dict[str, tuple[str, ...]] = field(default_factory=dict)  # must_hold/acquires/releases
     labels: dict[str, int] = field(default_factory=dict)  # goto label -> line
     gotos: list[tuple[str, int]] = field(default_factory=list)  # (label, line) of each goto
+    # (lock, exit) of the paths that release a lock not held there (not taken on the path, nor
+    # held on entry by the function's contract or by every caller)
+    unheld_releases: list[tuple[str, Exit]] = field(default_factory=list)
 
 
 @dataclass

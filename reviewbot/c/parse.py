@@ -32,9 +32,11 @@ from tree_sitter import Language, Parser, Tree
 
 LANGUAGE = Language(tree_sitter_c.language())
 
-# Parsed files kept in memory, most recently used last. Bounded: an index of a whole tree
-# parses tens of thousands of files and must not keep every tree alive.
+# Parsed files kept in memory, most recently used last. Bounded in number and in source size
+# (a parsed file takes some 15 times its source): an index of a whole tree parses tens of
+# thousands of files, the largest first, and must not keep every tree alive.
 MEMO_SIZE = 64
+MEMO_BYTES = 8_000_000
 
 # Annotations that are blanked: they carry nothing the analysis uses.
 ANNOTATIONS = frozenset({
@@ -148,9 +150,13 @@ def parse_c(text: str | bytes) -> ParsedFile:
                         lock_annotations=rewrite.lock_annotations, scoped_guards=rewrite.scoped_guards,
                         has_errors=tree.root_node.has_error)
     _memo[digest] = parsed
-    while len(_memo) > MEMO_SIZE:
+    while len(_memo) > MEMO_SIZE or len(_memo) > 1 and _memo_bytes() > MEMO_BYTES:
         _memo.popitem(last=False)
     return parsed
+
+
+def _memo_bytes() -> int:
+    return sum(len(parsed.original) for parsed in _memo.values())
 
 
 @dataclass

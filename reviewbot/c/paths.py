@@ -28,8 +28,8 @@ from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reviewbot.c.model import (ACQUIRE, ASSERT, RELEASE, RET_ERRNO, RET_OTHER, RET_POINTER, RET_VOID,
-                               RET_ZERO, UNKNOWN_LOCKS, Exit)
+from reviewbot.c.model import (ACQUIRE, ASSERT, RELEASE, RET_ERRNO, RET_NULL, RET_OTHER, RET_POINTER,
+                               RET_VOID, RET_ZERO, UNKNOWN_LOCKS, Exit)
 
 # --- the control-flow tree the walker builds -----------------------------------------------
 
@@ -83,7 +83,9 @@ class Switch:
 @dataclass
 class Return:
     line: int
-    value: tuple | None  # ("const", class) | ("var", name) | ("call", i) | ("try", i) | None
+    # ("const", class) | ("var", name) | ("call", i) | ("try", i) | None, or for `c ? a : b`
+    # ("choice", test of c, value of a, value of b)
+    value: tuple | None
 
 
 @dataclass
@@ -126,14 +128,20 @@ SENSES = {
     "z": frozenset({RET_ZERO}),
     "err": frozenset({RET_ERRNO}),
     "errz": frozenset({RET_ERRNO, RET_ZERO}),
+    "noerr": frozenset({RET_ZERO, RET_POINTER, RET_OTHER}),  # !IS_ERR(p)
+    "noerrz": frozenset({RET_POINTER, RET_OTHER}),  # !IS_ERR_OR_NULL(p)
 }
 ALL_CLASSES = frozenset({RET_ZERO, RET_ERRNO, RET_POINTER, RET_OTHER})
 # how success is told from failure: ok classes, fail classes
 OK_SENSES = {
     "zero": (frozenset({RET_ZERO}), frozenset({RET_ERRNO})),  # 0 or -errno
     "nonzero": (frozenset({RET_OTHER}), frozenset({RET_ZERO})),  # trylock: true or false
-    "pointer": (frozenset({RET_POINTER}), frozenset({RET_ERRNO, RET_ZERO})),  # object, ERR_PTR or NULL
+    "pointer": (frozenset({RET_POINTER}), frozenset({RET_ERRNO, RET_ZERO, RET_NULL})),  # object, ERR_PTR or NULL
 }
+# A pointer result tested against NULL fails with NULL, one tested with IS_ERR() with an
+# ERR_PTR: the test says which of the two the callee returns (kernel functions use one).
+POINTER_FAILS = {"nz": frozenset({RET_ZERO}), "z": frozenset({RET_ZERO}),
+                 "err": frozenset({RET_ERRNO}), "noerr": frozenset({RET_ERRNO})}
 
 
 @dataclass(frozen=True)
@@ -241,6 +249,10 @@ class _Run:
         self.body = body
         self.effects = effects
         self.changes = [change_of(access) for access in facts.accesses]  # what each access moves
+        self.conditions_reading: dict[str, set] = {}  # variable -> keys of the conditions that read it
+        for key, names in body.condition_names.items():
+            for name in names:
+                self.conditions_reading.setdefault(name, set()).add(key)
         self.access_locks: dict[int, frozenset] = {}
         self.call_locks: dict[int, frozenset] = {}
         self.exits: list[Exit] = []
@@ -369,11 +381,14 @@ class _Run:
             last_subject, last_sense = sense[-1]
             if last_subject in state.pending and last_subject[0] in ("try", "count") and \
                     self._outcome(last_subject, last_sense, False) == "fail":
-                return self._resolve(state, last_subject, "fail")
+                return self._resolve(state, last_subject, "fail", last_sense)
             return state
         allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
         if subject[0] == "var":
             value = dict(state.vals).get(subject[1])
+            if value is None and allowed == SENSES["z"]:
+                # the branch where it is 0 or NULL: `if (ff) get(ff); return ff;` returns NULL here
+                return state._replace(vals=_set_item(state.vals, subject[1], ("const", RET_ZERO)))
             if value is None:
                 return state
             if value[0] == "const":
@@ -382,12 +397,12 @@ class _Run:
         if subject not in state.pending:
             return state
         outcome = self._outcome(subject, sense, truth)
-        return self._resolve(state, subject, outcome) if outcome else state
+        return self._resolve(state, subject, outcome, sense) if outcome else state
 
     def _outcome(self, subject: tuple, sense: str, truth: bool) -> str | None:
         """"ok" or "fail" when a branch that tested `subject` tells which, else None."""
         allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
-        ok, fail = OK_SENSES[self._ok_sense(subject)]
+        ok, fail = self._classes(subject, sense)
         if not (allowed & fail):
             return "ok"
         if not (allowed & ok):
@@ -401,19 +416,28 @@ class _Run:
             return "zero" if self.body.lock_kinds[subject[1]] == "try0" else "nonzero"
         return self.effects[self.facts.calls[subject[1]].name].ok_sense
 
-    def _resolve(self, state: State, subject: tuple, outcome: str) -> State:
+    def _classes(self, subject: tuple, sense: str | None) -> tuple[frozenset, frozenset]:
+        """The ok and fail value classes of a result, as a branch with test `sense` sees it."""
+        ok_sense = self._ok_sense(subject)
+        ok, fail = OK_SENSES[ok_sense]
+        if ok_sense == "pointer" and sense in POINTER_FAILS:
+            fail = POINTER_FAILS[sense]
+        return ok, fail
+
+    def _resolve(self, state: State, subject: tuple, outcome: str, sense: str | None = None) -> State:
+        """`sense`: the test that decided the outcome, None when no branch did."""
         state = state._replace(pending=tuple(p for p in state.pending if p != subject))
         if subject[0] == "count":
-            state = self._settle_vars(state, subject, outcome)
+            state = self._settle_vars(state, subject, outcome, sense)
             change = self.changes[subject[1]] if outcome == "ok" else None
             return self._change(state, change)
         if subject[0] == "try":
-            state = self._settle_vars(state, subject, outcome)
+            state = self._settle_vars(state, subject, outcome, sense)
             if outcome == "ok":
                 op = self.facts.lock_ops[subject[1]]
                 state = self._acquire(state, op.lock, None)
             return state
-        state = self._settle_vars(state, subject, outcome)
+        state = self._settle_vars(state, subject, outcome, sense)
         call = self.facts.calls[subject[1]]
         effect = self.effects[call.name]
         state = self._apply(state, effect.ok if outcome == "ok" else effect.fail)
@@ -421,9 +445,9 @@ class _Run:
                       for n, line, o in state.calls)
         return state._replace(calls=calls)
 
-    def _settle_vars(self, state: State, subject: tuple, outcome: str) -> State:
+    def _settle_vars(self, state: State, subject: tuple, outcome: str, sense: str | None) -> State:
         """Variables holding a result now decided take the class it has on that outcome."""
-        ok, fail = OK_SENSES[self._ok_sense(subject)]
+        ok, fail = self._classes(subject, sense)
         cls = sorted(ok if outcome == "ok" else fail)[0]
         vals = tuple((var, ("const", cls) if value == ("pending", subject) else value) for var, value in state.vals)
         return state._replace(vals=vals)
@@ -521,10 +545,13 @@ class _Run:
         if value is not None and value[0] in ("call", "try", "count"):
             value = ("pending", value) if value in state.pending else None
         known = state.known
-        forgotten = {(k, t) for k, t in known if var in self.body.condition_names.get(k, ())}
-        if forgotten:
-            known = known - forgotten
-        return state._replace(vals=_set_item(state.vals, var, value), known=known)
+        reading = self.conditions_reading.get(var)
+        if reading and known:
+            known = frozenset((k, t) for k, t in known if k not in reading)
+        vals = _set_item(state.vals, var, value)
+        if vals is state.vals and known is state.known:
+            return state
+        return state._replace(vals=vals, known=known)
 
     def _acquire(self, state: State, lock: str, scope) -> State:
         scoped = state.scoped | {(lock, scope)} if scope is not None else state.scoped
@@ -537,7 +564,7 @@ class _Run:
         return state._replace(released=state.released | {lock})
 
     def _apply(self, state: State, outcome: Outcome) -> State:
-        if outcome == NO_EFFECT:
+        if outcome == NO_EFFECT:  # the common case: a callee with no effect on its caller
             return state
         for lock in outcome.releases:
             state = self._release(state, lock)
@@ -561,6 +588,12 @@ class _Run:
             # a return nobody has seen (the end the hunk-only repair gave the function)
             state = state._replace(held=frozenset({UNKNOWN_LOCKS}))
         value = node.value
+        if value is not None and value[0] == "choice":  # each value the test lets this path return
+            for truth, chosen in ((True, value[2]), (False, value[3])):
+                taken = self._decide(state, value[1], truth)
+                if taken is not None:
+                    self.ret(Return(node.line, chosen), taken)
+            return
         if value is not None and value[0] == "var":
             known = dict(state.vals).get(value[1])
             value = known if known is None or known[0] == "const" else known[1]
@@ -580,13 +613,16 @@ class _Run:
         self._exit(node.line, cls, self._finish(state))
 
     def _finish(self, state: State) -> State:
-        """Results nobody tested: a trylock is not counted as held, a call as succeeded."""
+        """Results nobody tested: a trylock is not counted as held, a call as succeeded (its
+        effects apply, but the path's calls do not say a branch saw it succeed)."""
         for subject in state.pending:
             if subject[0] in ("call", "count"):
-                state = self._resolve(state, subject, "ok")
+                state = self._resolve(state, subject, "ok")._replace(calls=state.calls)
         return state._replace(pending=())
 
     def _exit(self, line: int, cls: str, state: State) -> None:
+        if cls == RET_ZERO and self.body.pointer_return:
+            cls = RET_NULL
         exit_ = Exit(line=line, value=cls, locks=state.held, deltas=state.deltas, bits=state.bits,
                      path=state.path, calls=state.calls)
         self.exits.append(exit_)

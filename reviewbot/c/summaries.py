@@ -255,7 +255,7 @@ def summarize(walked: list, tables) -> tuple[dict, dict]:
 
 def _entry(fn) -> frozenset:
     entry = frozenset(fn.facts.annotations.get("must_hold", ()))
-    if not fn.facts.complete:
+    if not fn.facts.entry_known:
         entry |= {UNKNOWN_LOCKS}
     return entry
 
@@ -320,6 +320,8 @@ def _apply_result(fn, result: paths.PathResult) -> None:
     facts.accesses = [_with_locks(a, result.access_locks.get(i, frozenset())) for i, a in enumerate(facts.accesses)]
     facts.calls = [_with_locks(c, result.call_locks.get(i, frozenset())) for i, c in enumerate(facts.calls)]
     facts.exits = list(result.exits)
+    facts.unheld_releases = [(lock, e) for e in result.exits for lock in sorted(result.released.get(e, ()))
+                             if lock != UNKNOWN_LOCKS]
 
 
 

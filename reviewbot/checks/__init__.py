@@ -116,7 +116,7 @@ def type_guess(access: Access) -> list[str]:
 
 # how an exit reads in evidence, by its return class (reviewbot.c.model RET_*)
 RETURN_WORDS = {"void": "returns", "zero": "returns 0", "errno": "returns an error",
-                "pointer": "returns a pointer", "other": "returns a value"}
+                "null": "returns NULL", "pointer": "returns a pointer", "other": "returns a value"}
 
 
 def describe_return(exit: Exit) -> str:

@@ -1,10 +1,11 @@
-"""lock-imbalance: a function returns holding a lock on some paths and not on others."""
+"""lock-imbalance: a function returns holding a lock on some paths and not on others, or
+releases one it does not hold."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from reviewbot.c.model import ACQUIRE, RELEASE, RET_ERRNO, Exit
+from reviewbot.c.model import ACQUIRE, FAILURES, RELEASE, Exit
 from reviewbot.checks import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
@@ -18,7 +19,8 @@ RULE = Rule(
 paths but not on others, where the difference is not what the function promises its
 callers: two returns of the same kind (two error returns, two plain returns of a `void`
 function) that leave the lock differently, or an error return that keeps a lock the
-success path drops.
+success path drops. With a tree, also a path that releases a lock it does not hold: a
+`goto out_unlock` from above the lock, a second unlock.
 
 Not findings: lock wrappers that return holding the lock on every path (`fuse_dio_lock()`),
 helpers that release a lock their caller took (or drop and retake it), conditional-acquire
@@ -29,7 +31,7 @@ helpers whose success returns hold the lock and whose failure returns don't
 
 **Why it matters.** The path that keeps the lock deadlocks the next taker; usually it is an
 error path added without its `unlock`, or a `return` placed where a `goto out_unlock` was
-meant.
+meant. Releasing a lock not held corrupts it (or releases someone else's hold).
 
 **Example.**
 
@@ -80,6 +82,33 @@ def check(ctx: CheckContext) -> Iterator:
             if ctx.hunk_only:
                 evidence.append(f"hunk-only: the hunks show {fn.name}() from line {first} to its end")
             yield make_finding(RULE, fn, leak.line, message, evidence, lock)
+        yield from _unheld_releases(ctx, fn, annotated)
+
+
+def _unheld_releases(ctx: CheckContext, fn, annotated: set) -> Iterator:
+    """A path that releases a lock it does not hold (a goto to the unlock from before the
+    lock, a second unlock). Left out: hunk-only mode (callers not in view may hold it), locks
+    the function's contract says its caller holds (annotated, asserted, held by every caller,
+    released on every path like an unlock helper), locks a callee takes, releases or needs,
+    and locks whose own operations the paths cannot follow exactly."""
+    if ctx.hunk_only or not fn.complete:
+        return
+    summary = ctx.program.summaries.get(f"{fn.file}:{fn.name}") or ctx.program.summaries.get(fn.name)
+    contract = annotated | (summary.must_hold | summary.releases if summary is not None else set())
+    contract |= _moved_by_callees(ctx, fn)
+    reported = set()
+    for lock, exit_ in fn.unheld_releases:
+        ops = [op for op in sorted(fn.lock_ops, key=lambda op: op.line)
+               if op.lock == lock and op.op in (ACQUIRE, RELEASE)]
+        if lock in contract or lock in reported or not _one_lock_at_a_time(ops):
+            continue
+        reported.add(lock)
+        message = f"{fn.name}() releases `{lock}` on a path that does not hold it"
+        evidence = [f"{fn.file}:{op.line}: `{lock}` {'taken' if op.op == ACQUIRE else 'released'} ({op.api})"
+                    for op in ops]
+        evidence.append(f"{fn.file}:{exit_.line}: {describe_return(exit_)} after releasing `{lock}` "
+                        f"without holding it{describe_path(exit_)}")
+        yield make_finding(RULE, fn, exit_.line, message, evidence, lock)
 
 
 def _released_before(fn, lock: str, line: int) -> bool:
@@ -92,4 +121,32 @@ def _conditional_acquire(holding: list[Exit], free: list[Exit]) -> bool:
     """Success returns hold the lock, failure returns don't: the helper's contract."""
     held_kinds = {e.value for e in holding}
     free_kinds = {e.value for e in free}
-    return held_kinds.isdisjoint(free_kinds) and RET_ERRNO not in held_kinds
+    return held_kinds.isdisjoint(free_kinds) and held_kinds.isdisjoint(FAILURES)
+
+
+def _one_lock_at_a_time(ops: list) -> bool:
+    """The lock's operations (in line order) show its state on every path: taken before any
+    release, unconditionally (not under a branch, whose test may be repeated in a way the
+    paths do not correlate, nor a trylock, nor in a loop, which the paths walk once), and
+    one object at a time (no second take before a release, no two releases on adjacent lines:
+    two objects of one type, which the facts key alike)."""
+    return bool(ops) and ops[0].op == ACQUIRE and \
+        not any(op.in_loop or (op.op == ACQUIRE and (op.guards or op.conditional)) for op in ops) and \
+        not any(a.op == b.op == ACQUIRE or (a.op == b.op == RELEASE and b.line == a.line + 1)
+                for a, b in zip(ops, ops[1:]))
+
+
+def _moved_by_callees(ctx: CheckContext, fn) -> set:
+    """Locks the function's callees take, release or need held: what a callee does to a lock
+    may depend on what its caller holds in ways its summary does not tell, so only locks the
+    function alone handles are judged."""
+    found = set()
+    for call in fn.calls:
+        summary = ctx.program.summaries.get(call.name)
+        if summary is None:
+            continue
+        found |= summary.acquires | summary.releases | summary.conditional | summary.must_hold
+        if summary.call_effect is not None:
+            for outcome in (summary.call_effect.ok, summary.call_effect.fail):
+                found |= outcome.acquires | outcome.releases
+    return found

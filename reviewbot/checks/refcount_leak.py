@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reviewbot.c.model import DEC, GET, INC, PUT, RET_ERRNO, Exit, FunctionFacts
+from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, Exit, FunctionFacts
 from reviewbot.checks import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
@@ -74,7 +74,7 @@ def _counter_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
         first_move = min(moves)
         after = [e for e in fn.exits if e.line > first_move]
         released = [e for e in after if not dict(e.deltas).get(key)]
-        leaking = [e for e in after if dict(e.deltas).get(key) and e.value == RET_ERRNO
+        leaking = [e for e in after if dict(e.deltas).get(key) and e.value in FAILURES
                    and _moved_for_sure(ctx, e, moves)]
         if not released or not leaking:
             continue
@@ -107,7 +107,8 @@ def _moves(ctx: CheckContext, fn: FunctionFacts) -> dict[str, dict[int, Move]]:
     pair_sides = {name for pair in ctx.knowledge.pairs for name in (pair.acquire_fn, pair.release_fn)}
     moves: dict[str, dict[int, Move]] = {}
     for access in fn.accesses:
-        if access.op in _UP_OPS | _DOWN_OPS and ctx.reference_like(access.key):
+        # the count of an object the function allocated is its own: the last put frees it
+        if access.op in _UP_OPS | _DOWN_OPS and ctx.reference_like(access.key) and not access.fresh:
             sign = 1 if access.op in _UP_OPS else -1
             moves.setdefault(access.key, {})[access.line] = Move(sign, f"`{access.text or access.op}`")
     side_effects = set()
@@ -144,7 +145,7 @@ def _reference_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
     for acquire, release in sorted(ctx.knowledge.config.reference_pairs.items()):
         took = [e for e in fn.exits if _took(e, acquire)]
         released = [e for e in took if _released(e, acquire, release)]
-        leaking = [e for e in took if e not in released and e.value == RET_ERRNO
+        leaking = [e for e in took if e not in released and e.value in FAILURES
                    and not _handed_over(fn, e, released, release)]
         if not released or not leaking:
             continue

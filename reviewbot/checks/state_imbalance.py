@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from reviewbot.c.model import (ADD, ASSIGN, CLEAR_BIT, DEC, GET, INC, PUT, RET_ERRNO, SET_BIT, SUB,
+from reviewbot.c.model import (ADD, ASSIGN, CLEAR_BIT, DEC, FAILURES, GET, INC, PUT, SET_BIT, SUB,
                                TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, TEST_BIT, WRITE, FunctionFacts)
 from reviewbot.checks import CheckContext, Rule, make_finding
 from reviewbot.checks.check_then_act import is_assertion
@@ -218,7 +218,7 @@ def _changes(ctx: CheckContext, fn: FunctionFacts, success_only: bool) -> dict[s
         if kind is not None and not access.fresh:
             add(access.key, kind, access.line, access.text or access.op)
     if success_only:
-        moved_on_success = {key for exit in fn.exits if exit.value != RET_ERRNO
+        moved_on_success = {key for exit in fn.exits if exit.value not in FAILURES
                             for key, _ in exit.deltas + exit.bits}
         return {key: changes for key, changes in found.items()
                 if key in moved_on_success or any(kind == "state" for kind, _, _ in changes)}

@@ -19,8 +19,8 @@ RULE = Rule(
 by a lock (inferred from where the code accesses it under that lock, asserted with
 `lockdep_assert_held()`/`__must_hold()`, or named by a profile or `.reviewbot.toml`), made
 where that lock is not held. Functions that run while the object is not shared (`*_open`,
-`*_release`, `*_evict*`, `*_init`, `*_alloc`, `*_free`, `*_destroy`, configurable) and
-objects just allocated are not reported. Atomic counter APIs (`atomic_inc()`,
+`*_release`, `*_evict*`, `*_init`, `*_alloc`, `*_free`, `*_destroy`, `*_fill_super*`,
+configurable), objects just allocated and the function's own struct variables are not reported. Atomic counter APIs (`atomic_inc()`,
 `refcount_dec()`, ...) need no lock and are not reported either.
 
 **Why it matters.** Every other writer takes the lock, so readers under the lock assume

@@ -31,7 +31,7 @@ from reviewbot.c import cache
 from reviewbot.c.model import ASSERT, Call, FileFacts, FunctionFacts
 from reviewbot.c.parse import digest_of
 from reviewbot.errors import InputError
-from reviewbot.knowledge import build_knowledge, load_config
+from reviewbot.knowledge import Knowledge, KnowledgeBuilder, load_config
 from reviewbot.knowledge.guards import INFERRED
 from reviewbot.workspace import FileVersion
 
@@ -62,21 +62,21 @@ def run(args: argparse.Namespace) -> int:
     failures: list[Failure] = []
     if counts is None:
         progress = Progress(len(paths)) if sys.stderr.isatty() else None
-        # facts are many small objects kept to the end: collecting cycles among them as they
-        # arrive costs more than the index itself
+        # what the inference gathers is many small objects kept to the end: collecting cycles
+        # among them as they arrive costs more than the index itself
         gc.disable()
         try:
-            files, from_cache, failures = index_files(paths, digests, config, args.jobs, progress)
+            indexed = index_files(paths, digests, config, args.jobs, progress)
             if progress:
                 progress.done()
-            knowledge = build_knowledge(Program(files=files), config)
         finally:
             gc.freeze()  # what is alive now stays to the end: no collection need look at it
             gc.enable()
-        counts = {"files": len(files), "from cache": from_cache, "failed": len(failures),
-                  "functions": sum(len(f.functions) for f in files.values()),
-                  "tracked fields": len(knowledge.tracked),
-                  "guards inferred": sum(1 for g in knowledge.guards.values() if g.source == INFERRED)}
+        failures = indexed.failures
+        counts = {"files": indexed.files, "from cache": indexed.from_cache, "failed": len(failures),
+                  "functions": indexed.functions,
+                  "tracked fields": len(indexed.knowledge.tracked),
+                  "guards inferred": sum(1 for g in indexed.knowledge.guards.values() if g.source == INFERRED)}
         if not failures:
             cache.put(tree_key, tree_namespace, counts)
     else:
@@ -116,35 +116,53 @@ class Failure:
     error: str
 
 
-def index_files(paths: list[str], digests: dict[str, str], config, jobs: int,
-                progress=None) -> tuple[dict[str, FileFacts], int, list[Failure]]:
-    """The facts of every file (path -> FileFacts), how many came from the cache, and the files
-    whose analysis failed (one odd file does not stop the index of a whole tree). Cached files
-    are read here; the others go to `jobs` worker processes, largest first so that no big file
-    is left for the end."""
+@dataclass
+class Indexed:
+    """What indexing the files gave: the knowledge built from their facts, and counts."""
+
+    knowledge: Knowledge
+    files: int  # files indexed
+    functions: int  # functions they define
+    from_cache: int  # files whose facts came from the cache
+    failures: list[Failure]  # files whose analysis failed
+
+
+def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, progress=None) -> Indexed:
+    """Index every file: one odd file whose analysis fails does not stop the index of a whole
+    tree. Cached files are read here; the others go to `jobs` worker processes, largest first
+    so that no big file is left for the end. Each file's facts go into the knowledge as they
+    come and are dropped: a whole tree's would not fit in memory."""
     namespace = facts_namespace(config)
-    files: dict[str, FileFacts] = {}
+    builder = KnowledgeBuilder(config, paths)
+    files = functions = 0
+    failures = []
+
+    def add(facts: FileFacts) -> None:
+        nonlocal files, functions
+        builder.add(facts)
+        files += 1
+        functions += len(facts.functions)
+        if progress:
+            progress.step()
+
     missing = []
     for path in paths:
         cached = cache.get(digests[path], namespace)
         if isinstance(cached, FileFacts):
-            files[path] = with_path(cached, path)
-            if progress:
-                progress.step()
+            add(with_path(cached, path))
         else:
             missing.append((os.path.getsize(path), path))
-    from_cache = len(files)
+    from_cache = files
     missing = [path for _, path in sorted(missing, reverse=True)]
-    failures = []
 
     def collect(results) -> None:
         for result in results:
             if isinstance(result, Failure):
                 failures.append(result)
+                if progress:
+                    progress.step()
             else:
-                files[result.path] = result
-            if progress:
-                progress.step()
+                add(result)
 
     if jobs == 1 or len(missing) < 2:
         _init_worker(config, namespace)
@@ -155,7 +173,7 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int,
         with context.Pool(jobs, initializer=_init_worker, initargs=(config, namespace)) as pool:
             collect(pool.imap_unordered(_worker_index_file, missing, chunksize=chunk))
     failures.sort(key=lambda f: f.path)
-    return {path: files[path] for path in paths if path in files}, from_cache, failures
+    return Indexed(builder.build(), files, functions, from_cache, failures)
 
 
 def index_file(path: str, config=None, namespace: str | None = None) -> FileFacts:
@@ -173,9 +191,10 @@ def index_file(path: str, config=None, namespace: str | None = None) -> FileFact
 
 
 def for_knowledge(facts: FileFacts) -> FileFacts:
-    """What the index keeps of a file's facts: what build_knowledge reads (every access, the
-    asserted and annotated locks, the functions called, the enums). The rest (conditions, exits,
-    every call site) is most of the facts: a whole tree's would not fit in memory."""
+    """What the index keeps of a file's facts (in its cache, and from a worker to the main
+    process): what the knowledge is built from (every access, the asserted and annotated locks,
+    the functions called, the enums). The rest (conditions, exits, every call site) is most of
+    the facts, and would only be stored, sent and read again for nothing."""
     functions = []
     for fn in facts.functions:
         first_calls: dict[str, Call] = {}

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from reviewbot.c.model import FunctionFacts
 from reviewbot.knowledge.config import Config, load_config, profiles_for_paths
 from reviewbot.knowledge.exclusive import ExclusiveContexts
-from reviewbot.knowledge.guards import ASSERTED, INFERRED, Guard, Site, infer_guards
-from reviewbot.knowledge.pairs import Pair, find_pairs
-from reviewbot.knowledge.tracked import TrackedField, find_tracked
+from reviewbot.knowledge.guards import ASSERTED, INFERRED, Guard, GuardFinder, Site
+from reviewbot.knowledge.pairs import Pair, PairFinder
+from reviewbot.knowledge.tracked import TrackedField, TrackedFinder
 
-__all__ = ["Config", "Guard", "Knowledge", "Pair", "Site", "TrackedField", "build_knowledge", "load_config",
-           "profiles_for_paths"]
+__all__ = ["Config", "Guard", "Knowledge", "KnowledgeBuilder", "Pair", "Site", "TrackedField", "build_knowledge",
+           "load_config", "profiles_for_paths"]
 
 
 @dataclass
@@ -43,9 +43,28 @@ class Knowledge:
 
 def build_knowledge(program, config: Config | None = None) -> Knowledge:
     """program: anything with `.files` (path -> FileFacts), e.g. reviewbot.c.analyze's Program."""
-    config = (config or Config()).for_paths(program.files)
-    files = list(program.files.values())
-    exclusive = ExclusiveContexts(config.exclusive_patterns)
-    return Knowledge(config=config, tracked=find_tracked(files, config),
-                     guards=infer_guards(files, exclusive, config), pairs=find_pairs(files, config),
-                     exclusive=exclusive)
+    builder = KnowledgeBuilder(config or Config(), program.files)
+    for facts in program.files.values():
+        builder.add(facts)
+    return builder.build()
+
+
+class KnowledgeBuilder:
+    """Knowledge from the files' facts added one at a time, so that a caller with a whole tree
+    (the index) need not keep every file's facts. `paths`: every file that will be added, for
+    the profiles they enable. Files added in another order give the same tracked fields, guards
+    and pairs; only the order of the guards and of a guard's assertions follows the files'."""
+
+    def __init__(self, config: Config, paths):
+        self.config = config.for_paths(paths)
+        self.exclusive = ExclusiveContexts(self.config.exclusive_patterns)
+        self.tracked, self.guards, self.pairs = TrackedFinder(), GuardFinder(self.exclusive), PairFinder()
+
+    def add(self, facts) -> None:
+        for finder in (self.tracked, self.guards, self.pairs):
+            finder.add(facts)
+
+    def build(self) -> Knowledge:
+        return Knowledge(config=self.config, tracked=self.tracked.result(self.config),
+                         guards=self.guards.result(self.config), pairs=self.pairs.result(self.config),
+                         exclusive=self.exclusive)

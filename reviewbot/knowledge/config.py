@@ -32,9 +32,10 @@ COUNTER, STATE, BIT = "counter", "state", "bit"  # the kinds of tracked field
 TRACKED_KINDS = (COUNTER, STATE, BIT)
 IGNORE = "ignore"  # a [tracked] kind: never track this field, even when found automatically
 LOCK_OPS = ("acquire", "release", "assert", "try", "try0")
-# set-up and tear-down, named verb last (fuse_file_open) or verb first (fuse_alloc_inode)
+# set-up and tear-down, named verb last (fuse_file_open) or verb first (fuse_alloc_inode); a
+# superblock being filled in (fuse_fill_super_common) is not mounted yet
 DEFAULT_EXCLUSIVE = ("*_open", "*_release", "*_evict*", "*_init", "*_init_*", "*_alloc", "*_alloc_*", "*_free",
-                     "*_free_*", "*_destroy", "*_destroy_*")
+                     "*_free_*", "*_destroy", "*_destroy_*", "*_fill_super*", "*_setup_super*")
 DEFAULT_MIN_SITES = 2
 DEFAULT_MIN_SHARE = 0.75
 LORE_URL_ENV = "REVIEWBOT_LORE_URL"

@@ -1,6 +1,6 @@
 """Exclusive contexts: code that runs while an object is not shared with anyone else.
 
-An object being set up (`*_open`, `*_init`, `*_alloc`) or torn down (`*_release`, `*_evict*`,
+An object being set up (`*_open`, `*_init`, `*_alloc`, `*_fill_super*`) or torn down (`*_release`, `*_evict*`,
 `*_free`, `*_destroy`) has one user, so its fields need no lock there; and an access through a
 variable that holds a freshly allocated object (Access.fresh) is the same. Such accesses are
 neither violations nor evidence of a guard. The name patterns are fnmatch globs from the config.

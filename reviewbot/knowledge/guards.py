@@ -21,6 +21,7 @@ as evidence. No guard is ever made up without a site, a profile or a config entr
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -82,35 +83,42 @@ class Guard:
         return text
 
 
-def infer_guards(files: list[FileFacts], exclusive: ExclusiveContexts, config: Config) -> dict[str, Guard]:
-    """Field key -> Guard, for every field with enough evidence and every configured guard."""
-    sites: dict[str, dict[tuple[str, int, str], _SiteLocks]] = {}  # key -> (file, line, function) -> locks
-    assertions: dict[tuple[str, str], list[Assertion]] = {}  # (key, lock) -> assertions
-    for facts in files:
+class GuardFinder:
+    """Field key -> Guard, for every field with enough evidence and every configured guard; the
+    files are added one at a time (build_knowledge reads each once)."""
+
+    def __init__(self, exclusive: ExclusiveContexts):
+        self.exclusive = exclusive
+        self.sites: dict[str, dict[tuple[str, int, str], _SiteLocks]] = {}  # key -> (file, line, function) -> locks
+        self.assertions: dict[tuple[str, str], list[Assertion]] = {}  # (key, lock) -> assertions
+
+    def add(self, facts: FileFacts) -> None:
         for function in facts.functions:
             asserted = _asserted_locks(function)
             for access in function.accesses:
-                if not _is_site(function, access, exclusive):
+                if not _is_site(function, access, self.exclusive):
                     continue
                 site = (function.file, access.line, function.name)
-                seen = sites.setdefault(access.key, {}).setdefault(site, _SiteLocks())
+                seen = self.sites.setdefault(access.key, {}).setdefault(site, _SiteLocks())
                 seen.held |= access.locks - {UNKNOWN_LOCKS}
                 # a marked access is lockless on purpose: evidence only for the locks it holds
                 seen.counts_unlocked |= not access.marks and UNKNOWN_LOCKS not in access.locks
                 for lock, assertion in asserted.items():
-                    found = assertions.setdefault((access.key, lock), [])
+                    found = self.assertions.setdefault((access.key, lock), [])
                     if assertion not in found:
                         found.append(assertion)
-    guards = {}
-    for key, by_site in sites.items():
-        guard = _best_guard(key, by_site, assertions, config)
-        if guard is not None:
+
+    def result(self, config: Config) -> dict[str, Guard]:
+        guards = {}
+        for key, by_site in self.sites.items():
+            guard = _best_guard(key, by_site, self.assertions, config)
+            if guard is not None:
+                guards[key] = guard
+        for key, (lock, source) in _configured(config, self.sites).items():
+            guard = _count(key, lock, self.sites.get(key, {}), source)
+            guard.assertions = self.assertions.get((key, lock), [])
             guards[key] = guard
-    for key, (lock, source) in _configured(config, sites).items():
-        guard = _count(key, lock, sites.get(key, {}), source)
-        guard.assertions = assertions.get((key, lock), [])
-        guards[key] = guard
-    return guards
+        return guards
 
 
 @dataclass
@@ -139,26 +147,39 @@ def _asserted_locks(function: FunctionFacts) -> dict[str, Assertion]:
 
 
 def _count(key: str, lock: str, by_site: dict, source: str) -> Guard:
-    known = []
-    for (file, line, function), seen in sorted(by_site.items()):
-        if lock in seen.held or seen.counts_unlocked:
-            known.append(Site(file, line, function, lock in seen.held))
+    known = _sites(lock, by_site)
     held = sum(1 for site in known if site.locked)
     return Guard(key, lock, held, len(known), known, source)
 
 
+def _sites(lock: str, by_site: dict) -> list[Site]:
+    """The sites that say something about `lock`: held there, or a plain access without it."""
+    return [Site(file, line, function, lock in seen.held) for (file, line, function), seen in sorted(by_site.items())
+            if lock in seen.held or seen.counts_unlocked]
+
+
 def _best_guard(key: str, by_site: dict, assertions: dict, config: Config) -> Guard | None:
-    candidates = sorted({lock for seen in by_site.values() for lock in seen.held})
+    # the counts of every lock in one pass over the sites; the sites of the best one only
+    held: Counter = Counter()  # lock -> sites where it is held
+    held_and_plain: Counter = Counter()  # lock -> of those, sites with a plain access too
+    plain = 0  # sites with a plain access (that count as unlocked for any lock not held there)
+    for seen in by_site.values():
+        plain += seen.counts_unlocked
+        for lock in seen.held:
+            held[lock] += 1
+            held_and_plain[lock] += seen.counts_unlocked
     best = None
-    for lock in candidates:  # by name, so that on a tie the first name stays
+    for lock in sorted(held):  # by name, so that on a tie the first name stays
         asserted = assertions.get((key, lock), [])
-        guard = _count(key, lock, by_site, ASSERTED if asserted else INFERRED)
-        guard.assertions = asserted
+        total = held[lock] + plain - held_and_plain[lock]
+        guard = Guard(key, lock, held[lock], total, [], ASSERTED if asserted else INFERRED, asserted)
         needed = 1 if asserted else config.guard_min_sites
         if guard.held_sites < needed or guard.share < config.guard_min_share:
             continue
         if best is None or _rank(guard) > _rank(best):
             best = guard
+    if best is not None:
+        best.sites = _sites(best.lock, by_site)
     return best
 
 

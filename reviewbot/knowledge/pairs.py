@@ -48,23 +48,37 @@ class Pair:
     why: str  # evidence, e.g. "names differ in start/end; `...` moves `fuse_inode.iocachectr` by -1, ..."
 
 
-def find_pairs(files: list[FileFacts], config: Config) -> list[Pair]:
-    functions = [function for facts in files for function in facts.functions]
-    defined = {function.name for function in functions}
-    called = {call.name for function in functions for call in function.calls}
-    apis = set(config.lock_apis) | set(BIT_OPS) | set(COUNTER_APIS)
-    by_names = name_pairs((defined | called) - apis)
-    pairs = [Pair(acquire, release, None, f"listed in [pairs] ({source_label(config.origin('pairs', acquire))})")
-             for acquire, release in config.pairs.items()]
-    pairs += _effect_pairs(functions, by_names)
-    found = {(p.acquire_fn, p.release_fn) for p in pairs}
-    pairs += [Pair(acquire, release, None, f"names differ in {verbs}")
-              for (acquire, release), verbs in sorted(by_names.items()) if (acquire, release) not in found]
-    used = defined | called
-    pairs += [Pair(acquire, release, None, _reference_why(config.origin("references", acquire, default=None)))
-              for acquire, release in sorted(config.reference_pairs.items())
-              if acquire in used or release in used]
-    return _unique(pairs)
+class PairFinder:
+    """The pairs among the functions of the files added one at a time (build_knowledge reads
+    each once)."""
+
+    def __init__(self):
+        self.defined: set[str] = set()
+        self.called: set[str] = set()
+        self.moves: dict[tuple[str, str], dict[int, list[str]]] = {}  # (key, amount) -> direction -> functions
+
+    def add(self, facts: FileFacts) -> None:
+        for function in facts.functions:
+            self.defined.add(function.name)
+            self.called.update(call.name for call in function.calls)
+            for key, moved in function_effects(function).items():
+                for amount, net in moved.items():
+                    self.moves.setdefault((key, amount), {1: [], -1: []})[net].append(function.name)
+
+    def result(self, config: Config) -> list[Pair]:
+        apis = set(config.lock_apis) | set(BIT_OPS) | set(COUNTER_APIS)
+        used = self.defined | self.called
+        by_names = name_pairs(used - apis)
+        pairs = [Pair(acquire, release, None, f"listed in [pairs] ({source_label(config.origin('pairs', acquire))})")
+                 for acquire, release in config.pairs.items()]
+        pairs += _effect_pairs(self.moves, by_names)
+        found = {(p.acquire_fn, p.release_fn) for p in pairs}
+        pairs += [Pair(acquire, release, None, f"names differ in {verbs}")
+                  for (acquire, release), verbs in sorted(by_names.items()) if (acquire, release) not in found]
+        pairs += [Pair(acquire, release, None, _reference_why(config.origin("references", acquire, default=None)))
+                  for acquire, release in sorted(config.reference_pairs.items())
+                  if acquire in used or release in used]
+        return _unique(pairs)
 
 
 def name_pairs(names) -> dict[tuple[str, str], str]:
@@ -118,13 +132,8 @@ def _amount(access) -> int | str:
     return "K" if not value or value in COUNTER_APIS else value
 
 
-def _effect_pairs(functions: list[FunctionFacts], by_names: dict[tuple[str, str], str]) -> list[Pair]:
-    moves: dict[tuple[str, str], dict[int, list[str]]] = {}  # (key, amount) -> direction -> functions
-    for function in functions:
-        for key, moved in function_effects(function).items():
-            for amount, net in moved.items():
-                sides = moves.setdefault((key, amount), {1: [], -1: []})
-                sides[net].append(function.name)
+def _effect_pairs(moves: dict, by_names: dict[tuple[str, str], str]) -> list[Pair]:
+    """Pairs from `moves`: (key, amount) -> direction (1, -1) -> the functions moving it so."""
     pairs = []
     for (key, amount), sides in sorted(moves.items()):
         ups, downs = sorted(set(sides[1])), sorted(set(sides[-1]))

@@ -30,31 +30,41 @@ class TrackedField:
     source: str  # "auto", "profile:NAME" or "config"
 
 
-def find_tracked(files: list[FileFacts], config: Config) -> dict[str, TrackedField]:
-    enum_constants = {c for facts in files for constants in facts.enums.values() for c in constants}
-    counters: set[str] = set()
-    bits: set[str] = set()
-    state_values: dict[str, set[str]] = {}
-    for facts in files:
+class TrackedFinder:
+    """The tracked fields of the files added one at a time (build_knowledge reads each once)."""
+
+    def __init__(self):
+        self.enum_constants: set[str] = set()
+        self.counters: set[str] = set()
+        self.bits: set[str] = set()
+        # field -> constants assigned; which are named is known once every file's enums are in
+        self.assigned: dict[str, set[str]] = {}
+
+    def add(self, facts: FileFacts) -> None:
+        self.enum_constants.update(c for constants in facts.enums.values() for c in constants)
         for function in facts.functions:
             for access in function.accesses:
                 if access.op in COUNTER_OPS:
-                    counters.add(access.key)
+                    self.counters.add(access.key)
                 elif access.op in BIT_MOVES:
-                    bits.add(access.key)
-                elif access.op == ASSIGN and access.value and _is_named_constant(access.value, enum_constants):
-                    state_values.setdefault(access.key, set()).add(access.value)
-    found = {key: COUNTER for key in counters}
-    found.update((key, BIT) for key in bits)
-    found.update((key, STATE) for key, values in state_values.items()
-                 if len(values) >= MIN_STATE_VALUES and key not in counters)
-    tracked = {key: TrackedField(key, kind, AUTO_SOURCE) for key, kind in found.items()}
-    for key, kind in config.tracked.items():
-        if kind == IGNORE:
-            tracked.pop(key, None)
-        else:
-            tracked[key] = TrackedField(key, kind, config.origin("tracked", key))
-    return dict(sorted(tracked.items()))
+                    self.bits.add(access.key)
+                elif access.op == ASSIGN and access.value:
+                    self.assigned.setdefault(access.key, set()).add(access.value)
+
+    def result(self, config: Config) -> dict[str, TrackedField]:
+        found = {key: COUNTER for key in self.counters}
+        found.update((key, BIT) for key in self.bits)
+        for key, values in self.assigned.items():
+            named = {value for value in values if _is_named_constant(value, self.enum_constants)}
+            if len(named) >= MIN_STATE_VALUES and key not in self.counters:
+                found[key] = STATE
+        tracked = {key: TrackedField(key, kind, AUTO_SOURCE) for key, kind in found.items()}
+        for key, kind in config.tracked.items():
+            if kind == IGNORE:
+                tracked.pop(key, None)
+            else:
+                tracked[key] = TrackedField(key, kind, config.origin("tracked", key))
+        return dict(sorted(tracked.items()))
 
 
 def _is_named_constant(value: str, enum_constants: set[str]) -> bool:
