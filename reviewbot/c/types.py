@@ -204,24 +204,24 @@ class _Collector:
         for member in body.named_children:
             if member.type != "field_declaration":
                 continue
-            type_node = member.child_by_field_name("type")
-            if type_node is not None:
-                self._specifier(type_node)
-            member_type = type_name(type_node)
-            for decl in member.children_by_field_name("declarator"):
-                member_name, _, _ = declarator_name(decl)
-                if member_name and member_type:
-                    members[member_name] = member_type
+            member_type, names = self._declared(member)
+            if member_type:
+                members.update(dict.fromkeys(names, member_type))
 
     def _typedef(self, node) -> None:
+        target, names = self._declared(node)
+        for name in names:
+            if target and name != target:
+                self.context.typedefs[name] = target
+
+    def _declared(self, node) -> tuple[str | None, list[str]]:
+        """The type a declaration names (a struct or enum it defines on the way is recorded)
+        and the names it declares."""
         type_node = node.child_by_field_name("type")
         if type_node is not None:
             self._specifier(type_node)
-        target = type_name(type_node)
-        for decl in node.children_by_field_name("declarator"):
-            name, _, _ = declarator_name(decl)
-            if name and target and name != target:
-                self.context.typedefs[name] = target
+        names = [declarator_name(decl)[0] for decl in node.children_by_field_name("declarator")]
+        return type_name(type_node), [name for name in names if name]
 
     def _function(self, node) -> None:
         type_node = node.child_by_field_name("type")

@@ -129,6 +129,22 @@ def describe_path(exit: Exit) -> str:
     return " (through the branches at lines " + ", ".join(map(str, exit.path)) + ")"
 
 
+def missing_guard(ctx: CheckContext, access: Access):
+    """The guard of the access's field when the access is known to be made without it."""
+    guard = ctx.knowledge.guard(access.key)
+    if guard is None or guard.lock in access.locks or lock_unknown(access.locks):
+        return None
+    return guard
+
+
+def unlocked_finding(rule: Rule, fn: FunctionFacts, access: Access, guard, verb: str) -> Finding:
+    """The finding of unlocked-read and unlocked-write: `text` VERBs `key` without the lock."""
+    message = f"`{access.text or access.key}` {verb} `{access.key}` without `{guard.lock}`"
+    evidence = [f"{fn.file}:{access.line}: held here: {describe_locks(access.locks)}",
+                guard.describe(), *type_guess(access)]
+    return make_finding(rule, fn, access.line, message, evidence, access.key)
+
+
 def make_finding(rule: Rule, fn: FunctionFacts, line: int, message: str, evidence: list[str],
                  subject: str) -> Finding:
     return Finding(rule=rule.name, severity=rule.severity, file=fn.file, line=line,

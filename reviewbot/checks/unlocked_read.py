@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from reviewbot.c.apis import ACCESS_MARKS
 from reviewbot.c.model import READ, WRITE_OPS
-from reviewbot.checks import CheckContext, Rule, describe_locks, lock_unknown, make_finding, type_guess
+from reviewbot.checks import CheckContext, Rule, missing_guard, unlocked_finding
 from reviewbot.checks.check_then_act import gated_changes, is_assertion
 
 RULE = Rule(
@@ -59,16 +59,11 @@ def check(ctx: CheckContext) -> Iterator:
             cond = conditions.get(read.in_condition)
             if cond is not None and is_assertion(cond):
                 continue
-            guard = ctx.knowledge.guard(read.key)
-            if guard is None or guard.lock in read.locks or lock_unknown(read.locks):
+            guard = missing_guard(ctx, read)
+            if guard is None:
                 continue
             if guard.source == "inferred" and read.key not in shared_writes:
                 continue
             if cond is not None and gated_changes(ctx, fn, read.key, guard.lock, cond):
                 continue  # check-then-act reports it
-            text = read.text or read.key
-            message = f"`{text}` reads `{read.key}` without `{guard.lock}`"
-            evidence = [f"{fn.file}:{read.line}: held here: {describe_locks(read.locks)}",
-                        guard.describe()]
-            evidence += type_guess(read)
-            yield make_finding(RULE, fn, read.line, message, evidence, read.key)
+            yield unlocked_finding(RULE, fn, read, guard, "reads")

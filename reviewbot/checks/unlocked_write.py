@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from reviewbot.c.apis import COUNTER_APIS
 from reviewbot.c.model import WRITE_OPS
-from reviewbot.checks import CheckContext, Rule, describe_locks, lock_unknown, make_finding, type_guess
+from reviewbot.checks import CheckContext, Rule, missing_guard, unlocked_finding
 
 RULE = Rule(
     name="unlocked-write",
@@ -53,12 +53,6 @@ def check(ctx: CheckContext) -> Iterator:
         for write in fn.accesses:
             if write.op not in WRITE_OPS or write.fresh or write.value in COUNTER_APIS:
                 continue
-            guard = ctx.knowledge.guard(write.key)
-            if guard is None or guard.lock in write.locks or lock_unknown(write.locks):
-                continue
-            text = write.text or write.key
-            message = f"`{text}` writes `{write.key}` without `{guard.lock}`"
-            evidence = [f"{fn.file}:{write.line}: held here: {describe_locks(write.locks)}",
-                        guard.describe()]
-            evidence += type_guess(write)
-            yield make_finding(RULE, fn, write.line, message, evidence, write.key)
+            guard = missing_guard(ctx, write)
+            if guard is not None:
+                yield unlocked_finding(RULE, fn, write, guard, "writes")
