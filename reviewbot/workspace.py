@@ -90,6 +90,8 @@ class Workspace:
     # the tree the user named (tree mode: the repository's top directory, where untouched
     # files are read from; hunk-only mode keeps it for the tree's configuration)
     tree: str | None = None
+    # files no patch touches, read once: they are the same at every version
+    untouched: dict[str, FileVersion] = field(default_factory=dict, repr=False)
 
     def version(self, path: str, k: int) -> FileVersion:
         """`path` at version k: 0 is the base, k >= 1 is after patch k."""
@@ -98,7 +100,9 @@ class Workspace:
         touched = self.versions[k].get(path)
         if touched is not None:
             return touched
-        return self._untouched(path)
+        if path not in self.untouched:
+            self.untouched[path] = self._untouched(path)
+        return self.untouched[path]
 
     def before(self, path: str, patch: int) -> FileVersion:
         """`path` just before patch `patch` (1-based) is applied."""

@@ -264,6 +264,8 @@ def test_renamed_deleted_binary_and_non_c_files_are_marked(mixed):
     assert workspace.c_paths(1) == ["minifs_inode.c"]
     # untouched files are read from the base
     assert workspace.version("iomode.c", 1).text == show(repo.path, "base", "iomode.c")
+    # ... once: every version gives the same file without asking git again
+    assert workspace.version("iomode.c", 0) is workspace.version("iomode.c", 1)
     assert workspace.version("no-such-file.c", 0).text is None
 
 
