@@ -10,9 +10,13 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 
 from reviewbot import __version__, commands
-from reviewbot.errors import InputError
+from reviewbot.errors import ReviewbotError
+
+EXIT_BAD_INPUT = 2  # a usage or input error, or a server that could not be asked
+EXIT_INTERNAL = 3  # a bug in reviewbot (1 means findings, so a bug must not look like one)
 
 
 def subcommand_modules() -> dict[str, object]:
@@ -32,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "changes, under which lock, and whether the changes balance.",
     )
     parser.add_argument("--version", action="version", version=f"reviewbot {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the whole traceback")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in subcommand_modules().items():
         summary = (module.__doc__ or "").strip().splitlines()[0]
@@ -47,10 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except InputError as err:
+    except ReviewbotError as err:
         print(f"reviewbot: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # a bug of reviewbot's, not the user's: say so in one line
+        if args.debug:
+            traceback.print_exc()
+        print(f"reviewbot: internal error: {type(err).__name__}: {err} (this is a bug in "
+              f"reviewbot {__version__}: please report it with the command and its input; "
+              "--debug shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -69,6 +69,7 @@ class Review:
     tables: list[FunctionTable] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # caveats a reader must see (hunk-only, ...)
+    tree: str | None = None  # the git tree the files came from (tree mode, or its config)
 
 
 HUNK_ONLY_NOTE = (
@@ -88,13 +89,18 @@ class _Version:
     suppressed: set[str]  # fingerprints silenced here
 
 
-def review_series(series: Series, workspace: Workspace, config=None) -> Review:
+def review_series(series: Series, workspace: Workspace, config=None, progress=None) -> Review:
     """Findings at the base and after each patch, each marked new (in the patch that
-    introduces it), fixed (by the patch that removes it) or preexisting."""
+    introduces it), fixed (by the patch that removes it) or preexisting.
+
+    `progress(step, done, total)`, when given, hears of each version parsed and checked; it
+    may raise to stop the review (reviewbot.service uses that for time limits)."""
     config = config if config is not None else load_config(workspace.tree)
+    progress = progress or (lambda step, done, total: None)
     neighbours = _neighbours(workspace)
     versions = []
     for k in range(workspace.patch_count + 1):
+        progress("parsing", k, workspace.patch_count + 1)
         files = {path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
         # the profiles `auto` enables for these paths also give the facts their type hints
         program = analyze(files, config.for_paths(files))
@@ -102,6 +108,7 @@ def review_series(series: Series, workspace: Workspace, config=None) -> Review:
         versions.append(_Version(files, program, knowledge, {}, set()))
     base_ctx = None
     for k, version in enumerate(versions):
+        progress("checking", k, len(versions))
         ctx = CheckContext(version.program, version.knowledge, workspace.mode, k, base_ctx,
                            version.files)
         base_ctx = base_ctx or ctx
@@ -111,7 +118,7 @@ def review_series(series: Series, workspace: Workspace, config=None) -> Review:
                 version.suppressed.add(finding.fingerprint)
             else:
                 version.findings[finding.fingerprint] = finding
-    review = Review(series=series, mode=workspace.mode, base=workspace.base)
+    review = Review(series=series, mode=workspace.mode, base=workspace.base, tree=workspace.tree)
     review.findings = _statuses(versions)
     reported = {f.fingerprint for f in review.findings}
     review.suppressed = len(set().union(*(v.suppressed for v in versions)) - reported)

@@ -24,7 +24,7 @@ from difflib import SequenceMatcher
 
 import unidiff
 
-from reviewbot.errors import InputError
+from reviewbot.errors import DoesNotApply, InputError
 from reviewbot.series import Patch, Series
 
 TREE, HUNK_ONLY = "tree", "hunk-only"
@@ -308,21 +308,23 @@ def applied_versions(series: Series, git: Git, base: str,
             applied = git.run("apply", "--cached", "--whitespace=nowarn", "-",
                               input=diff.encode(), env=env, check=False)
             if applied.returncode != 0:
-                raise InputError(patch_label(patch), apply_problem(
-                    applied.stderr.decode(errors="replace"), base))
+                problem, path = apply_problem(applied.stderr.decode(errors="replace"), base)
+                raise DoesNotApply(patch_label(patch), problem, path)
             trees.append(git.out("write-tree", env=env))
         return read_versions(git, trees, names, env)
 
 
-def apply_problem(stderr: str, base: str) -> str:
+def apply_problem(stderr: str, base: str) -> tuple[str, str | None]:
+    """What `git apply` said, in one line, and the file that failed when it names one."""
     for line in stderr.splitlines():
         for pattern in APPLY_ERRORS:
             failed = pattern.match(line)
             if failed:
                 return (f"does not apply to {failed.group(1)} at base {base[:12]} "
-                        f"(--hunks-only reviews it without the tree)")
+                        f"(--hunks-only reviews it without the tree)", failed.group(1))
     first = stderr.strip().splitlines()[0] if stderr.strip() else "git apply failed"
-    return f"does not apply at base {base[:12]}: {first} (--hunks-only reviews it without the tree)"
+    return (f"does not apply at base {base[:12]}: {first} (--hunks-only reviews it without "
+            "the tree)", None)
 
 
 def find_base(series: Series, git: Git, base: str | None) -> str:

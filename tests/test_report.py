@@ -14,7 +14,7 @@ from b4.review._review import _extract_comments_from_quoted_reply  # b4's reader
 from reviewbot.checks import Rule
 from reviewbot.findings import FIXED, PREEXISTING, Finding
 from reviewbot.report import json as json_report
-from reviewbot.report import mail, sarif, text
+from reviewbot.report import RenderOptions, mail, sarif, text
 from reviewbot.review import ADDED, REMOVED, FunctionTable, Review, TableRow, Transition
 from reviewbot.series import Patch, Reply, Series
 
@@ -169,7 +169,7 @@ def make_review(mode="hunk-only", base=None, findings=None) -> Review:
 # text
 
 def test_text_shows_the_new_findings_with_evidence_then_the_summary():
-    assert text.render(make_review()).splitlines() == [
+    assert text.render(make_review(), RenderOptions()).splitlines() == [
         "drivers/foo/core.c:15: low: `fd->stats.calls` is written without `foo_dev.lock` "
         "[unlocked-write] (patch 1/3)",
         f"drivers/foo/core.c:50: high: {THEN_ACT} [check-then-act] (patch 1/3)",
@@ -184,7 +184,7 @@ def test_text_shows_the_new_findings_with_evidence_then_the_summary():
 
 
 def test_text_all_adds_fixed_and_preexisting_findings_marked_as_such():
-    lines = text.render(make_review(), show_all=True).splitlines()
+    lines = text.render(make_review(), RenderOptions(show_all=True)).splitlines()
     assert lines[7:11] == [
         "drivers/foo/core.c:48: high: `foo_dev.lock` is still held on the error return "
         "[lock-imbalance] (fixed by patch 1/3)",
@@ -197,12 +197,12 @@ def test_text_all_adds_fixed_and_preexisting_findings_marked_as_such():
 
 def test_text_tree_mode_summary_names_the_base():
     review = make_review(mode="tree", base="0123456789ab", findings=[])
-    assert text.render(review).splitlines()[0] == (
+    assert text.render(review, RenderOptions()).splitlines()[0] == (
         "0 new, 0 pre-existing, 0 fixed, 2 suppressed; tree mode, base 0123456789ab")
 
 
 def test_text_tables_show_mutation_tables_and_transitions_with_change_marks():
-    lines = text.render(make_review(), tables=True).splitlines()
+    lines = text.render(make_review(), RenderOptions(tables=True)).splitlines()
     start = lines.index("")
     assert lines[start:] == [
         "",
@@ -232,7 +232,7 @@ def test_text_tables_show_mutation_tables_and_transitions_with_change_marks():
 def test_text_tables_say_so_when_there_are_none():
     review = make_review(findings=[])
     review.tables, review.transitions = [], []
-    lines = text.render(review, tables=True).splitlines()
+    lines = text.render(review, RenderOptions(tables=True)).splitlines()
     assert "  no function a patch touches uses a tracked field" in lines
     assert "  no enum-like tracked field changes state" in lines
 
@@ -240,7 +240,7 @@ def test_text_tables_say_so_when_there_are_none():
 # json
 
 def test_json_document_has_the_versioned_schema_and_the_new_findings():
-    doc = json.loads(json_report.render(make_review()))
+    doc = json.loads(json_report.render(make_review(), RenderOptions()))
     assert doc["schema"] == 1
     assert doc["mode"] == "hunk-only"
     assert doc["base"] is None
@@ -261,13 +261,13 @@ def test_json_document_has_the_versioned_schema_and_the_new_findings():
 
 
 def test_json_all_includes_fixed_and_preexisting_findings():
-    doc = json.loads(json_report.render(make_review(), show_all=True))
+    doc = json.loads(json_report.render(make_review(), RenderOptions(show_all=True)))
     assert [(f["status"], f["patch"]) for f in doc["findings"]] == [
         ("new", 1), ("new", 1), ("new", 2), ("fixed", 1), ("preexisting", None)]
 
 
 def test_json_carries_the_mutation_tables_and_transitions():
-    doc = json.loads(json_report.render(make_review()))
+    doc = json.loads(json_report.render(make_review(), RenderOptions()))
     assert [(t["file"], t["function"], t["patch"]) for t in doc["functions"]] == [
         ("drivers/foo/core.c", "foo_mmap", 1), ("drivers/foo/mode.c", "foo_backing_start", 2)]
     assert doc["functions"][0]["rows"][0] == {
@@ -291,12 +291,12 @@ def sarif_schema():
 
 @pytest.mark.parametrize("show_all", [False, True])
 def test_sarif_validates_against_the_official_schema(sarif_schema, show_all):
-    doc = json.loads(sarif.render(make_review(), show_all, rules=RULES))
+    doc = sarif.document(make_review(), show_all, rules=RULES)
     jsonschema.Draft4Validator(sarif_schema).validate(doc)
 
 
 def test_sarif_rules_carry_the_rule_docs_and_results_point_at_them():
-    run = json.loads(sarif.render(make_review(), show_all=True, rules=RULES))["runs"][0]
+    run = sarif.document(make_review(), show_all=True, rules=RULES)["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == sorted(RULES)
     assert rules[0] == {
@@ -310,7 +310,7 @@ def test_sarif_rules_carry_the_rule_docs_and_results_point_at_them():
 
 def test_sarif_results_map_severity_status_and_fingerprint():
     review = make_review()
-    run = json.loads(sarif.render(review, show_all=True, rules=RULES))["runs"][0]
+    run = sarif.document(review, show_all=True, rules=RULES)["runs"][0]
     assert [(r["ruleId"], r["level"], r["baselineState"]) for r in run["results"]] == [
         ("unlocked-write", "note", "new"), ("check-then-act", "error", "new"),
         ("state-imbalance", "warning", "new"), ("lock-imbalance", "error", "absent"),
@@ -327,14 +327,14 @@ def test_sarif_results_map_severity_status_and_fingerprint():
 # mail
 
 def test_mail_is_one_reply_per_patch_with_new_findings():
-    replies = mail.render(make_review(), SENDER)
+    replies = mail.replies(make_review(), SENDER)
     assert [r["Subject"] for r in replies] == [
         "Re: [PATCH 1/3] foo: map without reopening the cache",
         "Re: [PATCH 2/3] foo: keep the backing flag while a backing file is in use"]
 
 
 def test_mail_headers_thread_the_reply_under_the_patch():
-    reply = mail.render(make_review(), SENDER)[0]
+    reply = mail.replies(make_review(), SENDER)[0]
     assert reply["From"] == SENDER
     assert reply["To"] == AUTHOR
     # reply to all: the list and the maintainer the patch went to, then who already answered
@@ -349,7 +349,7 @@ def test_mail_cc_names_each_address_once():
     review = make_review()
     patch = review.series.patches[0]
     patch.replies.append(Reply("r2@example.org", "Max <MAX@example.org>", "", "Re: x", "Hm."))
-    assert mail.render(review, SENDER)[0]["Cc"] == (
+    assert mail.replies(review, SENDER)[0]["Cc"] == (
         "Max Maintainer <max@example.org>, foo-devel@lists.example.org, "
         "Rob Reviewer <rob@example.org>")
 
@@ -357,12 +357,12 @@ def test_mail_cc_names_each_address_once():
 def test_mail_subject_carries_the_revision():
     review = make_review()
     review.series.revision = 2
-    assert mail.render(review, SENDER)[1]["Subject"] == (
+    assert mail.replies(review, SENDER)[1]["Subject"] == (
         "Re: [PATCH v2 2/3] foo: keep the backing flag while a backing file is in use")
 
 
 def test_mail_body_quotes_the_hunk_down_to_the_finding_and_asks():
-    body = mail.render(make_review(), SENDER)[1].get_content()
+    body = mail.replies(make_review(), SENDER)[1].get_content()
     assert body.splitlines() == [
         f"On 2025-03-03 10:00:02 +0000, {AUTHOR} wrote:",
         "[ ... ]",
@@ -397,7 +397,7 @@ def test_mail_body_quotes_the_hunk_down_to_the_finding_and_asks():
 
 def test_mail_trims_the_hunks_between_the_file_header_and_the_finding():
     review = make_review(findings=[make_review().findings[1]])
-    body = mail.render(review, SENDER)[0].get_content().splitlines()
+    body = mail.replies(review, SENDER)[0].get_content().splitlines()
     assert body[1:9] == [
         "[ ... ]",
         "> diff --git a/drivers/foo/core.c b/drivers/foo/core.c",
@@ -411,7 +411,7 @@ def test_mail_trims_the_hunks_between_the_file_header_and_the_finding():
 
 
 def test_mail_asks_each_finding_below_its_line_and_quotes_short_gaps():
-    body = mail.render(make_review(), SENDER)[0].get_content().splitlines()
+    body = mail.replies(make_review(), SENDER)[0].get_content().splitlines()
     first = body.index("Does this write need the lock? `fd->stats.calls` is written without")
     second = body.index("Can this check race with a concurrent change? `ff->mode` is read without")
     assert body[first - 2:second] == [
@@ -453,14 +453,14 @@ def test_mail_trims_a_long_stretch_inside_a_hunk():
                                            "foo_stats_reset", "`stats->slot` is written unlocked",
                                            patch=3)])
     review.series.patches[2].diff = diff
-    body = mail.render(review, SENDER)[0].get_content().splitlines()
+    body = mail.replies(review, SENDER)[0].get_content().splitlines()
     hunk = body.index("> @@ -0,0 +1,23 @@")
     assert body[hunk + 1:hunk + 9] == ["[ ... ]", *[f"> {line}" for line in added[-6:]], ""]
 
 
 def test_mail_comments_land_on_their_lines_for_b4():
     """b4 review reads a reply's comments back onto diff lines (sashiko's inline_review)."""
-    replies = mail.render(make_review(), SENDER)
+    replies = mail.replies(make_review(), SENDER)
     assert [[(c["path"], c["line"], c["text"].split("?")[0])
              for c in _extract_comments_from_quoted_reply(reply.get_content())]
             for reply in replies] == [
@@ -473,7 +473,7 @@ def test_mail_asks_about_a_line_outside_the_hunks_with_its_location():
     review = make_review(findings=[Finding(
         "refcount-leak", "high", "drivers/foo/mode.c", 90, "foo_get", "the error path keeps the "
         "reference", ["foo_get takes a reference at drivers/foo/mode.c:85"], patch=2)])
-    body = mail.render(review, SENDER)[0].get_content().splitlines()
+    body = mail.replies(review, SENDER)[0].get_content().splitlines()
     assert body[:6] == [
         f"On 2025-03-03 10:00:02 +0000, {AUTHOR} wrote:",
         "[ ... ]",
@@ -486,7 +486,7 @@ def test_mail_asks_about_a_line_outside_the_hunks_with_its_location():
 
 def test_mail_mbox_stream_reads_back_as_the_replies(tmp_path):
     path = tmp_path / "replies.mbox"
-    path.write_text(mail.mbox(mail.render(make_review(), SENDER)))
+    path.write_text(mail.mbox(mail.replies(make_review(), SENDER)))
     box = mailbox.mbox(path)
     assert [(m["Subject"], m["In-Reply-To"]) for m in box] == [
         ("Re: [PATCH 1/3] foo: map without reopening the cache",
@@ -497,13 +497,13 @@ def test_mail_mbox_stream_reads_back_as_the_replies(tmp_path):
 
 
 def test_mail_eml_names_follow_format_patch():
-    reply = mail.render(make_review(), SENDER)[1]
+    reply = mail.replies(make_review(), SENDER)[1]
     assert mail.eml_name(2, reply) == "0002-re-foo-keep-the-backing-flag-while-a-backing-file-is-in.eml"
 
 
 def test_mail_for_a_patch_without_message_id_starts_its_own_thread():
     review = make_review()
     review.series.patches[1].msgid = None
-    reply = mail.render(review, SENDER)[1]
+    reply = mail.replies(review, SENDER)[1]
     assert (reply["In-Reply-To"], reply["References"]) == (None, None)
     assert reply["Subject"] == "Re: [PATCH 2/3] foo: keep the backing flag while a backing file is in use"

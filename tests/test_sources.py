@@ -15,7 +15,7 @@ from conftest import FIXTURES, SEED_COVER, SEED_MBOX
 from fakelore import FakeLore
 from fixture_repo import SERIES, make_minifs_repo
 
-from reviewbot.errors import InputError
+from reviewbot.errors import InputError, NotFound, TimedOut, Unavailable
 from reviewbot.sources import load_series
 from reviewbot.sources.lore import message_id
 
@@ -75,8 +75,9 @@ def set_header(msg: EmailMessage, name: str, value: str) -> None:
     msg[name] = value
 
 
-def problem(inputs: list[str], **kwargs) -> tuple[str, str]:
-    with pytest.raises(InputError) as caught:
+def problem(inputs: list[str], kind=InputError, **kwargs) -> tuple[str, str]:
+    """(source, problem) of the error loading `inputs` raises, which must be a `kind`."""
+    with pytest.raises(kind) as caught:
         load_series(inputs, **kwargs)
     return caught.value.source, caught.value.problem
 
@@ -353,7 +354,7 @@ def closed_port() -> int:
 
 def test_missing_file(tmp_path):
     path = str(tmp_path / "nothing.mbox")
-    assert problem([path]) == (path, "no such file or directory")
+    assert problem([path], NotFound) == (path, "no such file or directory")
     assert not (tmp_path / "nothing.mbox").exists()
 
 
@@ -410,19 +411,19 @@ def test_lore_thread_with_a_header_python_cannot_parse(tmp_path):
 
 
 def test_unknown_message_id(fake_lore):
-    assert problem(["nobody@example.com"], lore_url=fake_lore.url) == (
+    assert problem(["nobody@example.com"], NotFound, lore_url=fake_lore.url) == (
         "nobody@example.com", f"no such message on {fake_lore.url}")
 
 
 def test_lore_unreachable():
     url = f"http://127.0.0.1:{closed_port()}/all"
-    assert problem([SEED_COVER], lore_url=url, lore_timeout=2) == (
+    assert problem([SEED_COVER], Unavailable, lore_url=url, lore_timeout=2) == (
         SEED_COVER, f"cannot reach {url}")
 
 
 def test_lore_too_slow():
     with FakeLore([SEED_MBOX], delay=60) as lore:
-        assert problem([SEED_COVER], lore_url=lore.url, lore_timeout=0.2) == (
+        assert problem([SEED_COVER], TimedOut, lore_url=lore.url, lore_timeout=0.2) == (
             SEED_COVER, f"{lore.url} did not answer within 0.2s")
 
 
@@ -451,7 +452,8 @@ def corrupted(data: bytes) -> bytes:
 ])
 def test_lore_answer_that_is_not_a_gzipped_mbox(answer, problem_text):
     with GarbledLore(answer) as lore:
-        assert problem([SEED_COVER], lore_url=lore.url) == (SEED_COVER, f"{lore.url} {problem_text}")
+        assert problem([SEED_COVER], Unavailable, lore_url=lore.url) == (
+            SEED_COVER, f"{lore.url} {problem_text}")
 
 
 def test_lore_url_must_be_http():

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import SEED_MBOX
 from fixture_repo import SERIES, git, make_minifs_repo
-from reviewbot.errors import InputError
+from reviewbot.errors import DoesNotApply, InputError
 from reviewbot.sources import load_series
 from reviewbot.workspace import (HUNK_ONLY, TREE, FileChange, FileVersion, KnownRange,
                                  build_workspace)
@@ -195,9 +195,10 @@ def test_patch_that_does_not_apply_names_patch_and_file(repo, series, temp_dir):
                                                    "minifs_file_cached_io_begin(inode, ff)"))
     moved = commit_all(repo.path, "rename the call", "2026-02-01T10:00:00+00:00")
     before = repo_state(repo.path)
-    with pytest.raises(InputError) as raised:
+    with pytest.raises(DoesNotApply) as raised:
         build_workspace(series, tree=str(repo.path), base=moved)
     assert raised.value.source == 'patch 1/3 "minifs: rename cached io start/end to open/release"'
+    assert raised.value.path == "file.c"
     assert raised.value.problem.startswith(f"does not apply to file.c at base {moved[:12]}")
     assert "--hunks-only" in raised.value.problem
     assert repo_state(repo.path) == before

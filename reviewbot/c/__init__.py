@@ -38,12 +38,11 @@ def analyze(files: dict, config=None, use_cache: bool = True) -> Program:
     parsed nor walked again. `use_cache=False` for a caller that caches the results itself."""
     import sys
 
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
-    try:
-        return _analyze(files, config, use_cache)
-    finally:
-        sys.setrecursionlimit(limit)
+    # Raised for good, never lowered again: a server's threads analyse at the same time, and
+    # one thread putting the limit back would break another one's walk.
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    return _analyze(files, config, use_cache)
 
 
 def _analyze(files: dict, config, use_cache: bool) -> Program:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from reviewbot.series import Series
-from reviewbot.sources import load_series
+from reviewbot.service import SourceSpec
 from reviewbot.sources.lore import DEFAULT_TIMEOUT
-from reviewbot.workspace import Workspace, build_workspace
 
 
 MAX_TIMEOUT = 24 * 3600.0  # seconds: more than any archive needs (inf would overflow the socket)
@@ -46,11 +44,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the thread to review when an mbox holds several")
 
 
-def load_from_args(args: argparse.Namespace) -> tuple[Series, Workspace]:
-    series = load_series(args.source, tree=args.tree, lore_url=args.lore_url,
-                         revision=args.revision, msgid=args.msgid,
-                         lore_timeout=args.lore_timeout)
-    # Only a git range brings its own tree; reviewbot never takes the cwd for a kernel tree.
-    tree = args.tree or series.tree
-    workspace = build_workspace(series, tree=tree, base=args.base, hunks_only=args.hunks_only)
-    return series, workspace
+def spec_from_args(args: argparse.Namespace) -> SourceSpec:
+    """The SOURCE arguments and options as the service layer takes them."""
+    return SourceSpec(tuple(args.source), tree=args.tree, base=args.base,
+                      hunks_only=args.hunks_only, revision=args.revision, msgid=args.msgid,
+                      lore_url=args.lore_url, lore_timeout=args.lore_timeout)

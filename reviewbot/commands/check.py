@@ -13,23 +13,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reviewbot.commands._source import add_source_arguments, load_from_args
+from reviewbot import service
+from reviewbot.commands._source import add_source_arguments, spec_from_args
 from reviewbot.errors import InputError
 from reviewbot.findings import NEW, Finding
-from reviewbot.knowledge.config import load_config
-from reviewbot.report import at_or_above, mail, sarif
-from reviewbot.report import json as json_report
-from reviewbot.report import text as text_report
-from reviewbot.review import Review, review_series
+from reviewbot.report import RenderOptions, at_or_above, mail, render, renderers
+from reviewbot.review import Review
 
-FORMATS = ("text", "json", "sarif", "mail")
 NEVER = "never"
 FAIL_ON = ("critical", "high", "medium", "low", NEVER)
 
 
 def add_arguments(parser) -> None:
     add_source_arguments(parser)
-    parser.add_argument("--format", choices=FORMATS, default="text",
+    parser.add_argument("--format", choices=list(renderers()), default="text",
                         help="output format (default: text)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default="high",
                         help="exit 1 when a new finding is this severe or more (default: high)")
@@ -43,17 +40,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    series, workspace = load_from_args(args)
-    # the top of the git tree (--tree, or the one a git range came from), where the config is
-    review = review_series(series, workspace, load_config(workspace.tree))
-    if args.format == "mail":  # replies ask about new findings only, --all or not
-        messages = mail.render(review, sender=_git_identity(workspace.tree))
-        if args.output:
-            _write_eml_directory(Path(args.output), messages)
-        else:
-            sys.stdout.write(mail.mbox(messages))
+    review = service.review(spec_from_args(args))
+    # the replies come from whoever git would sign a commit as in the tree
+    sender = _git_identity(review.tree) if args.format == "mail" else None
+    options = RenderOptions(show_all=args.show_all, tables=args.tables, sender=sender)
+    if args.format == "mail" and args.output:  # a directory of .eml files, new findings only
+        _write_eml_directory(Path(args.output), mail.replies(review, sender))
     else:
-        output = _render(review, args)
+        output = render(args.format, review, options)
         if args.output:
             _write_file(Path(args.output), output)
         else:
@@ -66,14 +60,6 @@ def failing(review: Review, fail_on: str) -> list[Finding]:
     if fail_on == NEVER:
         return []
     return [f for f in review.findings if f.status == NEW and at_or_above(f.severity, fail_on)]
-
-
-def _render(review: Review, args) -> str:
-    if args.format == "json":
-        return json_report.render(review, args.show_all)
-    if args.format == "sarif":
-        return sarif.render(review, args.show_all)
-    return text_report.render(review, args.show_all, tables=args.tables)
 
 
 def _git_identity(tree: str | None) -> str | None:

@@ -11,7 +11,8 @@ git range A..B (in --tree, default the current directory). Examples:
 
 from __future__ import annotations
 
-from reviewbot.commands._source import add_source_arguments, load_from_args
+from reviewbot import service
+from reviewbot.commands._source import add_source_arguments, spec_from_args
 from reviewbot.series import Reply, Series
 from reviewbot.workspace import TREE, FileChange, Workspace
 
@@ -23,8 +24,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    series, workspace = load_from_args(args)
-    print(render(series, workspace), end="")
+    loaded = service.load(spec_from_args(args))
+    print(render(loaded.series, loaded.workspace), end="")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""JSON output, schema version 1 (documented in docs/json-schema.md).
+"""JSON: the whole review as a document of schema version 1 (docs/json-schema.md).
 
 A consumer checks `schema` first: a change that removes or renames a key, or changes a value's
 meaning, bumps it; adding a key does not.
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 
-from reviewbot.report import status_counts, visible_findings
+from reviewbot.report import RenderOptions, status_counts, visible_findings
 from reviewbot.review import Review
 
 SCHEMA_VERSION = 1
 
 
-def render(review: Review, show_all: bool = False) -> str:
-    return json.dumps(document(review, show_all), indent=2, ensure_ascii=False) + "\n"
+def render(review: Review, options: RenderOptions) -> str:
+    return json.dumps(document(review, options.show_all), indent=2, ensure_ascii=False) + "\n"
 
 
 def document(review: Review, show_all: bool = False) -> dict:

@@ -1,4 +1,4 @@
-"""Replies in mailing-list style: one mail per patch with new findings, written the way a
+"""Mail: replies in mailing-list style, one mail per patch with new findings, written the way a
 reviewer answers on the list. The patch's diff is quoted with `> ` down to each finding's line,
 what is left out is marked `[ ... ]`, and the finding follows as a question with its evidence.
 The messages are ready for `git send-email`: threaded under the patch by In-Reply-To and
@@ -11,24 +11,19 @@ import email.utils
 import io
 import re
 import textwrap
-from dataclasses import dataclass
 from email.generator import Generator
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
 from reviewbot import __version__
 from reviewbot.findings import Finding
-from reviewbot.report import patch_label, visible_findings
+from reviewbot.diffmap import DiffLines
+from reviewbot.report import RenderOptions, patch_label, visible_findings
 from reviewbot.review import Review
 from reviewbot.series import Patch
 
 TRIM = "[ ... ]"
 CONTEXT_LINES = 5  # quoted diff lines above a finding's line
-SHORT_GAP = 4  # a gap between hunks this short is quoted rather than trimmed
-# b4 reads a reply's comments back onto diff lines by counting through each hunk from its @@
-# line, so a trim inside a hunk shifts every line after it: worth it for a long stretch only
-# (b4's own replies draw the line at 10 too).
-LONG_GAP_IN_HUNK = 10
 WIDTH = 72
 MBOX_FROM_LINE = "From reviewbot Mon Sep 17 00:00:00 2001\n"  # git format-patch's form
 # Headers unfolded: a Subject or References line stays one line a reader can copy.
@@ -50,7 +45,11 @@ To answer, reply to all. `reviewbot explain RULE` describes a rule; a comment
 `reviewbot: ignore[RULE]` on the line (or the line above) silences it."""
 
 
-def render(review: Review, sender: str | None = None) -> list[EmailMessage]:
+def render(review: Review, options: RenderOptions) -> str:
+    return mbox(replies(review, options.sender))
+
+
+def replies(review: Review, sender: str | None = None) -> list[EmailMessage]:
     """One reply per patch that has new findings, in patch order."""
     new = visible_findings(review)
     replies = []
@@ -86,7 +85,7 @@ def reply(review: Review, patch: Patch, findings: list[Finding], sender: str | N
 
 def body(patch: Patch, findings: list[Finding]) -> str:
     """The reply's text: attribution, quoted diff with the questions inline, signature."""
-    diff = _DiffLines.of(patch)
+    diff = DiffLines.of(patch)
     comments: dict[int, list[Finding]] = {}  # diff line index -> findings asked below it
     elsewhere = []  # findings on lines this patch's diff does not show
     for finding in findings:
@@ -98,7 +97,7 @@ def body(patch: Patch, findings: list[Finding]) -> str:
 
     lines = [f"On {' '.join(patch.date.split())}, {patch.author} wrote:"]
     previous = None
-    for index in diff.quoted(comments):
+    for index in diff.quoted(comments, CONTEXT_LINES):
         if previous is None:
             skipped = index > 0 or bool(patch.message.strip())  # the commit message is trimmed too
         else:
@@ -150,61 +149,6 @@ def _ask(finding: Finding, location: tuple[str, ...] = ()) -> list[str]:
         lines.extend(f"  {item}" for item in evidence)
     lines.extend(["", f"({finding.rule}, {finding.severity})"])
     return lines
-
-
-@dataclass
-class _DiffLines:
-    """The patch's diff as flat lines; for each added or context line, where it sits in the
-    patched file and which file header and hunk it belongs to."""
-
-    text: list[str]
-    target: dict[tuple[str, int], int]  # (path, line in the patched file) -> index in text
-    anchors: dict[int, tuple[range, int]]  # index -> (its file header's lines, its @@ line)
-
-    @classmethod
-    def of(cls, patch: Patch) -> _DiffLines:
-        text, target, anchors = [], {}, {}
-        for patched in patch.patchset:
-            header = str(patched).split("\n@@ ", 1)[0].splitlines()
-            header_lines = range(len(text), len(text) + len(header))
-            text.extend(header)
-            for hunk in patched:
-                hunk_line = len(text)
-                text.append(str(hunk).splitlines()[0])
-                for line in hunk:
-                    if line.target_line_no is not None:
-                        target[(patched.path, line.target_line_no)] = len(text)
-                        anchors[len(text)] = (header_lines, hunk_line)
-                    text.append(str(line).rstrip("\n"))
-        return cls(text, target, anchors)
-
-    def index_of(self, path: str, line: int) -> int | None:
-        return self.target.get((path, line))
-
-    def quoted(self, comments) -> list[int]:
-        """The lines to quote for comments below lines `comments`: each one's file header, its
-        hunk's @@ line and the lines just above it, in order."""
-        quoted: set[int] = set()
-        for index in sorted(comments):
-            header_lines, hunk_line = self.anchors[index]
-            quoted.update([*header_lines, hunk_line])
-            # count from the last line already quoted in this hunk (its @@ line at least)
-            done = max(i for i in quoted if hunk_line <= i < index)
-            start = max(done + 1, index - CONTEXT_LINES)
-            if start - (done + 1) < LONG_GAP_IN_HUNK:
-                start = done + 1
-            quoted.update(range(start, index + 1))
-        return _fill_short_gaps(sorted(quoted))
-
-
-def _fill_short_gaps(indexes: list[int]) -> list[int]:
-    """Quote a gap of a few lines rather than trim it: `[ ... ]` for one line reads worse."""
-    filled = []
-    for index in indexes:
-        if filled and index - filled[-1] - 1 < SHORT_GAP:
-            filled.extend(range(filled[-1] + 1, index))
-        filled.append(index)
-    return filled
 
 
 def _patch_subject(review: Review, patch: Patch) -> str:

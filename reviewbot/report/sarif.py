@@ -1,4 +1,4 @@
-"""SARIF 2.1.0 output, for code-scanning dashboards.
+"""SARIF 2.1.0, for code-scanning dashboards.
 
 Each rule of the registry is a reportingDescriptor with its doc as help; each finding a result
 whose `partialFingerprints` carry the finding's line-free fingerprint, so a dashboard tracks it
@@ -12,7 +12,7 @@ import json
 from reviewbot import __version__
 from reviewbot.checks import RULES, Rule
 from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
-from reviewbot.report import visible_findings
+from reviewbot.report import RenderOptions, visible_findings
 from reviewbot.review import Review
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -21,8 +21,8 @@ BASELINE_STATES = {NEW: "new", FIXED: "absent", PREEXISTING: "unchanged"}
 FINGERPRINT_KEY = "reviewbot/v1"
 
 
-def render(review: Review, show_all: bool = False, rules: dict[str, Rule] | None = None) -> str:
-    return json.dumps(document(review, show_all, rules), indent=2, ensure_ascii=False) + "\n"
+def render(review: Review, options: RenderOptions) -> str:
+    return json.dumps(document(review, options.show_all), indent=2, ensure_ascii=False) + "\n"
 
 
 def document(review: Review, show_all: bool = False, rules: dict[str, Rule] | None = None) -> dict:

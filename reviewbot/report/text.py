@@ -1,4 +1,4 @@
-"""Terminal output: one compiler-style line per finding with its evidence indented below, then
+"""Text for a terminal: one compiler-style line per finding with its evidence indented below, then
 a summary line; optionally the mutation tables and state transitions."""
 
 from __future__ import annotations
@@ -6,20 +6,20 @@ from __future__ import annotations
 from itertools import groupby
 
 from reviewbot.findings import FIXED, NEW, Finding
-from reviewbot.report import patch_label, status_counts, visible_findings
+from reviewbot.report import RenderOptions, patch_label, status_counts, visible_findings
 from reviewbot.review import ADDED, REMOVED, Review, TableRow, Transition
 from reviewbot.workspace import HUNK_ONLY
 
 CHANGE_MARKS = {ADDED: "+", REMOVED: "-"}
 
 
-def render(review: Review, show_all: bool = False, tables: bool = False) -> str:
+def render(review: Review, options: RenderOptions) -> str:
     lines = []
-    for finding in visible_findings(review, show_all):
+    for finding in visible_findings(review, options.show_all):
         lines.append(f"{finding.file}:{finding.line}: {finding.severity}: {finding.message} "
                      f"[{finding.rule}] {_where(review, finding)}")
         lines.extend(f"    {item}" for item in finding.evidence)
-    if tables:
+    if options.tables:
         lines.extend(_tables(review))
         lines.extend(_transitions(review.transitions))
     lines.append(summary(review))

@@ -7,7 +7,7 @@ import os
 
 import b4
 
-from reviewbot.errors import InputError
+from reviewbot.errors import InputError, NotFound
 from reviewbot.series import Series
 from reviewbot.sources import gitrange, lore, mbox, patches
 
@@ -41,4 +41,4 @@ def load_series(inputs: list[str], *, tree: str | None = None, lore_url: str | N
                          timeout=lore_timeout)
     if gitrange.is_range(source):
         return gitrange.load(source, tree)
-    raise InputError(source, "no such file or directory")
+    raise NotFound(source, "no such file or directory")

@@ -26,7 +26,7 @@ def load(spec: str, tree: str | None = None) -> Series:
     for rev in (start, end):
         if git.commit(rev) is None:
             raise InputError(spec, f"unknown revision {rev!r} in {git.tree}")
-    setup_b4(topdir=git.top)
+    setup_b4()
     try:
         commits = b4.git_range_to_patches(git.top, start, end)
     except RuntimeError:  # b4's answer to a range without commits

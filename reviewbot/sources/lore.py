@@ -17,7 +17,7 @@ import b4
 import liblore
 import requests
 
-from reviewbot.errors import InputError
+from reviewbot.errors import InputError, NotFound, TimedOut, Unavailable
 from reviewbot.knowledge.config import load_config
 from reviewbot.series import Series
 from reviewbot.sources.mail import check_headers, series_from_thread, setup_b4
@@ -84,24 +84,24 @@ def fetch_thread(msgid: str, base: str, timeout: float, source: str) -> list[Ema
         mbox = node.get_mbox_by_msgid(msgid, nocache=True)
     except liblore.RemoteError as err:
         if err.status_code == 404:
-            raise InputError(source, f"no such message on {base}") from None
+            raise NotFound(source, f"no such message on {base}") from None
         if err.status_code is not None:
-            raise InputError(source, f"{base} answered HTTP {err.status_code}") from None
+            raise Unavailable(source, f"{base} answered HTTP {err.status_code}") from None
         if isinstance(err.__cause__, requests.Timeout):
-            raise InputError(source, f"{base} did not answer within {timeout:g}s") from None
-        raise InputError(source, f"cannot reach {base}") from None
+            raise TimedOut(source, f"{base} did not answer within {timeout:g}s") from None
+        raise Unavailable(source, f"cannot reach {base}") from None
     except gzip.BadGzipFile:
-        raise InputError(source, f"{base} is not a public-inbox archive: its answer is not "
-                                 "a gzipped mbox") from None
+        raise Unavailable(source, f"{base} is not a public-inbox archive: its answer is not "
+                                  "a gzipped mbox") from None
     except (EOFError, zlib.error):  # cut short, or corrupt
-        raise InputError(source, f"{base} sent a broken gzipped mbox") from None
+        raise Unavailable(source, f"{base} sent a broken gzipped mbox") from None
     finally:
         node.close()
     messages = b4.split_and_dedupe_pi_results(mbox)
     check_headers(messages, source)
     thread = b4.get_strict_thread(messages, msgid)
     if not thread:
-        raise InputError(source, f"{base} sent no thread for this message")
+        raise NotFound(source, f"{base} sent no thread for this message")
     return thread
 
 

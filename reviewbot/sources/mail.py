@@ -15,6 +15,7 @@ import email.utils
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -22,7 +23,7 @@ from email.message import EmailMessage
 import b4
 import liblore.utils
 
-from reviewbot.errors import InputError
+from reviewbot.errors import InputError, NotFound
 from reviewbot.series import Patch, Reply, Series
 
 # b4 and liblore log their progress and complaints; reviewbot reports a bad input itself, in one
@@ -31,17 +32,26 @@ for _logger_name in ("b4", "liblore"):
     logging.getLogger(_logger_name).addHandler(logging.NullHandler())
 
 
-def setup_b4(lore_base: str | None = None, topdir: str | None = None) -> None:
-    """Load b4's configuration (git config, of the repository `topdir` when given) with
-    reviewbot's overrides.
+_b4_lock = threading.Lock()
+_b4_configured_for: list[str | None] = []  # the lore base b4 was set up with, once it is
+
+
+def setup_b4(lore_base: str | None = None) -> None:
+    """Load b4's configuration (the user's git config) with reviewbot's overrides, once per
+    process: b4 keeps it in module globals, which threads of a server share.
 
     Attestation is off: checking DKIM signatures means DNS lookups, and reviewbot does not act
-    on them. `lore_base` points b4's own lookups at the archive reviewbot fetches from.
+    on them. `lore_base` points b4's own lookups at the archive reviewbot fetches from; it is
+    set again only when a caller names another archive (a server always names the same).
     """
-    config = {"b4.attestation-policy": "off"}
-    if lore_base:
-        config["b4.midmask"] = f"{lore_base}/%s"
-    b4.setup_config(argparse.Namespace(config=config), topdir=topdir)
+    with _b4_lock:
+        if _b4_configured_for and (lore_base is None or _b4_configured_for[0] == lore_base):
+            return
+        config = {"b4.attestation-policy": "off"}
+        if lore_base:
+            config["b4.midmask"] = f"{lore_base}/%s"
+        b4.setup_config(argparse.Namespace(config=config))
+        _b4_configured_for[:] = [lore_base]
 
 
 def read_mbox(path: str) -> list[EmailMessage]:
@@ -49,7 +59,7 @@ def read_mbox(path: str) -> list[EmailMessage]:
     (no mbox `From ` line); InputError when there are none."""
     if not os.path.exists(path):
         # Checked first: Python's mailbox module would create the missing file.
-        raise InputError(path, "no such file or directory")
+        raise NotFound(path, "no such file or directory")
     try:
         messages = b4.get_msgs_from_mailbox_or_maildir(path)
         if not messages and os.path.isfile(path):

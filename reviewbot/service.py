@@ -1,0 +1,114 @@
+"""The one way from a source spec to a Review: the CLI, the web, `ci` and the job workers call
+this module and nothing deeper.
+
+    spec = SourceSpec(("20240407155758.575216-1-amir73il@gmail.com",), lore_url=...)
+    review = service.review(spec, progress=print_step, time_limit=300)
+
+A caller learns how far the work is through `progress(step, done, total)` (steps: fetching,
+applying, parsing, checking) and stops it with a time limit or a `threading.Event`; what goes
+wrong arrives as one of the typed errors of reviewbot.errors. Nothing here changes
+process-wide state per call, so threads of a server can review side by side.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reviewbot.errors import Cancelled, TimedOut
+from reviewbot.knowledge.config import load_config
+from reviewbot.review import Review, review_series
+from reviewbot.series import Series
+from reviewbot.sources import load_series
+from reviewbot.workspace import Workspace, build_workspace
+
+FETCHING, APPLYING, PARSING, CHECKING = "fetching", "applying", "parsing", "checking"
+
+Progress = Callable[[str, int, int], None]  # step, done, total
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What to review and how: everything a user can say about a series."""
+
+    inputs: tuple[str, ...]  # a message-id or lore URL, an mbox, a patch directory, patch files, A..B
+    tree: str | None = None  # a git tree for whole files; None: hunk-only (a git range has its own)
+    base: str | None = None  # the commit to apply the series on (with `tree`)
+    hunks_only: bool = False  # only what the hunks show, even with a tree
+    revision: int | None = None  # vN of a lore thread or mbox; None: the newest
+    msgid: str | None = None  # the thread to take from an mbox holding several
+    lore_url: str | None = None  # the public-inbox archive; None: the config's, else lore.kernel.org
+    lore_timeout: float | None = None  # seconds to wait for the archive
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A series and the versions of its files: what `show` needs, and what a review reads."""
+
+    series: Series
+    workspace: Workspace
+
+
+class Budget:
+    """The time limit and cancellation of one call: checked between steps, so that a review
+    stops at the next step once its time is up or its caller has given up."""
+
+    def __init__(self, time_limit: float | None = None, cancel: threading.Event | None = None,
+                 progress: Progress | None = None):
+        self.deadline = None if time_limit is None else time.monotonic() + time_limit
+        self.time_limit = time_limit
+        self.cancel = cancel
+        self.progress = progress
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
+
+    def step(self, name: str, done: int = 0, total: int = 0, source: str = "review") -> None:
+        """Say how far the work is, then stop it if it has to stop."""
+        if self.progress is not None:
+            self.progress(name, done, total)
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(source, "the review was cancelled")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimedOut(source, f"the review took longer than its limit of {self.time_limit:g}s "
+                                   f"(it was {name})")
+
+
+def load(spec: SourceSpec, *, progress: Progress | None = None, time_limit: float | None = None,
+         cancel: threading.Event | None = None) -> Loaded:
+    """The series `spec` names and the versions of its files, without reviewing it."""
+    return _load(spec, Budget(time_limit, cancel, progress))
+
+
+def review(spec: SourceSpec, *, progress: Progress | None = None, time_limit: float | None = None,
+           cancel: threading.Event | None = None) -> Review:
+    """The review of the series `spec` names: findings per patch, tables and transitions."""
+    budget = Budget(time_limit, cancel, progress)
+    loaded = _load(spec, budget)
+    # the top of the git tree (--tree, or the one a git range came from) holds the config
+    config = load_config(loaded.workspace.tree)
+    return review_series(loaded.series, loaded.workspace, config,
+                         progress=lambda step, done, total: budget.step(step, done, total, _name(spec)))
+
+
+def _load(spec: SourceSpec, budget: Budget) -> Loaded:
+    source = _name(spec)
+    budget.step(FETCHING, 0, 1, source)
+    timeout = spec.lore_timeout
+    remaining = budget.remaining()
+    if remaining is not None:  # a fetch never outlives the review's own limit
+        timeout = max(min(timeout or remaining, remaining), 0.001)
+    series = load_series(list(spec.inputs), tree=spec.tree, lore_url=spec.lore_url,
+                         revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout)
+    budget.step(APPLYING, 0, len(series.patches), source)
+    # Only a git range brings its own tree; reviewbot never takes the cwd for a kernel tree.
+    workspace = build_workspace(series, tree=spec.tree or series.tree, base=spec.base,
+                                hunks_only=spec.hunks_only)
+    budget.step(APPLYING, len(series.patches), len(series.patches), source)
+    return Loaded(series, workspace)
+
+
+def _name(spec: SourceSpec) -> str:
+    return " ".join(spec.inputs) or "review"
