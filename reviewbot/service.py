@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reviewbot.errors import Cancelled, TimedOut
+from reviewbot.errors import Cancelled, InputError, TimedOut
 from reviewbot.knowledge.config import load_config
 from reviewbot.review import Review, review_series
 from reviewbot.series import Series
-from reviewbot.sources import load_series
+from reviewbot.sources import load_series, lore
 from reviewbot.workspace import Workspace, build_workspace
 
 FETCHING, APPLYING, PARSING, CHECKING = "fetching", "applying", "parsing", "checking"
@@ -41,6 +41,18 @@ class SourceSpec:
     msgid: str | None = None  # the thread to take from an mbox holding several
     lore_url: str | None = None  # the public-inbox archive; None: the config's, else lore.kernel.org
     lore_timeout: float | None = None  # seconds to wait for the archive
+    # the one input is a message-id or lore URL, never a local path or git range (a server
+    # taking input from strangers must not read its own files)
+    lore_only: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How big a thread a caller accepts (a server's defence against a thread made to exhaust
+    it): checked once the thread is fetched, before anything is applied or parsed."""
+
+    messages: int | None = None  # cover letter, patches and replies
+    bytes: int | None = None  # the text of all of them: bodies, commit messages, diffs
 
 
 @dataclass(frozen=True)
@@ -77,37 +89,56 @@ class Budget:
 
 
 def load(spec: SourceSpec, *, progress: Progress | None = None, time_limit: float | None = None,
-         cancel: threading.Event | None = None) -> Loaded:
+         cancel: threading.Event | None = None, limits: Limits = Limits()) -> Loaded:
     """The series `spec` names and the versions of its files, without reviewing it."""
-    return _load(spec, Budget(time_limit, cancel, progress))
+    return _load(spec, Budget(time_limit, cancel, progress), limits)
 
 
 def review(spec: SourceSpec, *, progress: Progress | None = None, time_limit: float | None = None,
-           cancel: threading.Event | None = None) -> Review:
+           cancel: threading.Event | None = None, limits: Limits = Limits()) -> Review:
     """The review of the series `spec` names: findings per patch, tables and transitions."""
     budget = Budget(time_limit, cancel, progress)
-    loaded = _load(spec, budget)
+    loaded = _load(spec, budget, limits)
     # the top of the git tree (--tree, or the one a git range came from) holds the config
     config = load_config(loaded.workspace.tree)
     return review_series(loaded.series, loaded.workspace, config,
                          progress=lambda step, done, total: budget.step(step, done, total, _name(spec)))
 
 
-def _load(spec: SourceSpec, budget: Budget) -> Loaded:
+def _load(spec: SourceSpec, budget: Budget, limits: Limits) -> Loaded:
     source = _name(spec)
     budget.step(FETCHING, 0, 1, source)
     timeout = spec.lore_timeout
     remaining = budget.remaining()
     if remaining is not None:  # a fetch never outlives the review's own limit
         timeout = max(min(timeout or remaining, remaining), 0.001)
-    series = load_series(list(spec.inputs), tree=spec.tree, lore_url=spec.lore_url,
-                         revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout)
+    if spec.lore_only:
+        series = lore.load(" ".join(spec.inputs), lore_url=spec.lore_url, tree=spec.tree,
+                           revision=spec.revision, timeout=timeout)
+    else:
+        series = load_series(list(spec.inputs), tree=spec.tree, lore_url=spec.lore_url,
+                             revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout)
+    _check_size(series, limits, source)
     budget.step(APPLYING, 0, len(series.patches), source)
     # Only a git range brings its own tree; reviewbot never takes the cwd for a kernel tree.
     workspace = build_workspace(series, tree=spec.tree or series.tree, base=spec.base,
                                 hunks_only=spec.hunks_only)
     budget.step(APPLYING, len(series.patches), len(series.patches), source)
     return Loaded(series, workspace)
+
+
+def _check_size(series: Series, limits: Limits, source: str) -> None:
+    replies = [*series.cover_replies, *(r for p in series.patches for r in p.replies)]
+    messages = (1 if series.cover_msgid else 0) + len(series.patches) + len(replies)
+    if limits.messages is not None and messages > limits.messages:
+        raise InputError(source, f"the thread is too large to review here: {messages} messages "
+                                 f"(the limit is {limits.messages})")
+    size = sum(len(text.encode("utf-8", "surrogatepass")) for text in [
+        series.cover_body, *(r.body for r in replies),
+        *(part for p in series.patches for part in (p.message, p.diff))])
+    if limits.bytes is not None and size > limits.bytes:
+        raise InputError(source, f"the thread is too large to review here: {size} bytes of text "
+                                 f"(the limit is {limits.bytes})")
 
 
 def _name(spec: SourceSpec) -> str:

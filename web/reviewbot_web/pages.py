@@ -1,0 +1,146 @@
+"""The pages: the paste box and feed, the series page, the rule docs."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from markupsafe import Markup, escape
+
+from reviewbot.checks import RULES
+from reviewbot.errors import InputError
+from reviewbot.findings import SEVERITIES
+from reviewbot_web import diagram, render, services, status
+from reviewbot_web.ids import parse_msgid, parse_revision
+from reviewbot_web.jobs import Busy
+
+bp = Blueprint("pages", __name__)
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+@bp.app_context_processor
+def template_helpers():
+    return {"csrf_token": csrf_token, "severities": SEVERITIES}
+
+
+@bp.get("/")
+def index():
+    return _index()
+
+
+@bp.post("/")
+def start():
+    """Start (or join) the review of what was pasted, then show its page."""
+    sent = request.form.get("csrf", "")
+    if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+        return _index("The form expired or did not come from this page: paste the id again.", 400)
+    text = request.form.get("id", "")
+    try:
+        msgid = parse_msgid(text)
+        revision = parse_revision(request.form.get("v"))
+    except InputError as err:
+        return _index(str(err), 400, text)
+    try:
+        services().jobs.submit(msgid, revision, retry=True)
+    except Busy:
+        return _index("The server is busy with other reviews: try again in a minute.", 503, text)
+    return redirect(_series_url(msgid, revision), code=303)
+
+
+@bp.get("/r/<path:msgid>")
+def series(msgid: str):
+    try:
+        msgid = parse_msgid(msgid)
+        revision = parse_revision(request.args.get("v"))
+    except InputError as err:
+        return render_template("error.html", status=400, message=str(err)), 400
+    try:  # a permalink whose review is not stored (yet, or any more) starts it
+        job = services().jobs.submit(msgid, revision)
+    except Busy:
+        return render_template("error.html", status=503, message="The server is busy with other "
+                               "reviews: reload this page in a minute."), 503
+    if not job.running and not job.failed:
+        review = services().store.review(job.id)
+        views = render.patch_views(review)
+        anchors = render.Anchors.of(views)
+        cover, cover_cut = render.clip(review.series.cover_body)
+        return render_template(
+            "series.html", job=job, msgid=msgid, revision=revision, review=review, views=views,
+            link=lambda finding, text: render.linked(text, finding, anchors), counts=render.counts(review),
+            preexisting=render.preexisting(review), cover=cover, cover_cut=cover_cut,
+            diagrams=diagram.diagrams(review.transitions), clip=render.clip)
+    return (render_template("progress.html", job=job, msgid=msgid, revision=revision,
+                            advice=status.advice(job) if job.failed else None),
+            200 if job.running else status.http_status(job))
+
+
+@bp.get("/patchset/<int:job_id>")
+def patchset(job_id: int):
+    """Where b4's links to a review service (`#/patchset/<id>`) land, by way of app.js."""
+    job = services().store.get(job_id)
+    if job is None:
+        abort(404, description="no such review here")
+    return redirect(_series_url(job.msgid, job.revision))
+
+
+@bp.get("/rules/")
+def rules():
+    return render_template("rules.html", rules=sorted(RULES.values(), key=lambda r: r.name))
+
+
+@bp.get("/rules/<name>")
+def rule(name: str):
+    found = RULES.get(name)
+    if found is None:
+        abort(404, description=f"no rule named {name!r}")
+    return render_template("rule.html", rule=found, doc=markdown(found.doc))
+
+
+def _index(error: str | None = None, code: int = 200, pasted: str = ""):
+    return render_template("index.html", error=error, pasted=pasted,
+                           jobs=services().store.recent()), code
+
+
+def _series_url(msgid: str, revision: int) -> str:
+    return url_for("pages.series", msgid=msgid, v=revision or None)
+
+
+def markdown(text: str) -> Markup:
+    """The little markdown the rule docs use: `## ` headings, paragraphs, ``` blocks,
+    **bold** and `code`. The docs are reviewbot's own, and are escaped all the same."""
+    out: list[Markup] = []
+    lines: list[str] = []
+    fenced = False
+
+    def paragraph():
+        if lines:
+            block = "\n".join(lines)
+            if block.startswith("## "):
+                out.append(Markup("<h2>{}</h2>").format(block[3:]))
+            else:
+                html = str(escape(block))
+                html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
+                html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
+                out.append(Markup(f"<p>{html}</p>"))
+            lines.clear()
+
+    for line in text.strip().splitlines():
+        if line.startswith("```"):
+            if fenced:
+                out.append(Markup("<pre>{}</pre>").format("\n".join(lines)))
+                lines.clear()
+            else:
+                paragraph()
+            fenced = not fenced
+        elif fenced or line.strip():
+            lines.append(line)
+        else:
+            paragraph()
+    paragraph()
+    return Markup("\n").join(out)
