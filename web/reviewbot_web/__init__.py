@@ -68,7 +68,8 @@ def create_app(config: dict | None = None) -> Flask:
     store = Store(data / "reviews.sqlite3")
     app.extensions["reviewbot"] = Services(store, JobQueue(store, settings), settings)
 
-    from reviewbot_web import api, demo, pages
+    from reviewbot_web import api, demo, pages, render
+    app.jinja_env.finalize = render.visible_controls
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     if app.config["DEMO_DIR"]:

@@ -26,7 +26,8 @@ def csrf_token() -> str:
 
 @bp.app_context_processor
 def template_helpers():
-    return {"csrf_token": csrf_token, "severities": SEVERITIES}
+    return {"csrf_token": csrf_token, "severities": SEVERITIES, "clip": render.clip,
+            "mail_blocks": render.mail_blocks}
 
 
 @bp.get("/")
@@ -74,7 +75,7 @@ def series(msgid: str):
             "series.html", job=job, msgid=msgid, revision=revision, review=review, views=views,
             link=lambda finding, text: render.linked(text, finding, anchors), counts=render.counts(review),
             preexisting=render.preexisting(review), cover=cover, cover_cut=cover_cut,
-            diagrams=diagram.diagrams(review.transitions), clip=render.clip)
+            diagrams=diagram.diagrams(review.transitions))
     return (render_template("progress.html", job=job, msgid=msgid, revision=revision,
                             advice=status.advice(job) if job.failed else None),
             200 if job.running else status.http_status(job))

@@ -26,6 +26,22 @@ MAX_TEXT = 64 * 1024  # characters of one message body shown; the rest is cut wi
 PLACE = re.compile(r"(?<![\w/.-])([\w.+-]+(?:/[\w.+-]+)*\.[ch]):(\d+)")
 
 
+# Unicode controls that reorder or hide text: in a diff they make code read other than it
+# compiles ("trojan source"), so a page shows each as a visible marker instead.
+HIDDEN_CONTROLS = {ord(c): f"\u27e6U+{ord(c):04X}\u27e7" for c in
+                   "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                   "\u2066\u2067\u2068\u2069\ufeff"}
+
+
+def visible_controls(value):
+    """Jinja's finalize: every value a template prints, with hidden controls made visible.
+    The markers are plain text, so they are as safe in an attribute as in the page."""
+    if isinstance(value, str):
+        shown = str.translate(value, HIDDEN_CONTROLS)
+        return Markup(shown) if isinstance(value, Markup) else shown
+    return value
+
+
 @dataclass
 class Line:
     index: int  # in DiffLines.text: the anchor `#p{patch}-{index}`
@@ -84,6 +100,32 @@ def counts(review: Review) -> dict[str, int]:
         if finding.status == NEW:
             found[finding.severity] += 1
     return {severity: n for severity, n in found.items() if n}
+
+
+QUOTE_SHOWN = 3  # lines of a long quote shown: the ones the reply answers
+
+
+@dataclass
+class MailBlock:
+    """A stretch of a mail body: its own text, or a quote, whose lines before the last few
+    are folded away (`folded`) since a reply answers what it quoted last."""
+
+    quoted: bool
+    folded: list[str]
+    lines: list[str]
+
+
+def mail_blocks(text: str) -> list[MailBlock]:
+    blocks: list[MailBlock] = []
+    for line in text.splitlines():
+        quoted = line.startswith(">")
+        if not blocks or blocks[-1].quoted != quoted:
+            blocks.append(MailBlock(quoted, [], []))
+        blocks[-1].lines.append(line)
+    for block in blocks:
+        if block.quoted and len(block.lines) > 2 * QUOTE_SHOWN:
+            block.folded, block.lines = block.lines[:-QUOTE_SHOWN], block.lines[-QUOTE_SHOWN:]
+    return blocks
 
 
 def clip(text: str) -> tuple[str, bool]:
