@@ -14,6 +14,7 @@ from conftest import SEED_COVER, SEED_MBOX
 from fakelore import FakeLore
 from reviewbot import service
 from reviewbot.diffmap import DiffLines
+from reviewbot.errors import InputError
 from reviewbot_web import create_app
 from reviewbot_web.store import FAILED, NEWEST, REVIEWED, Store
 from webthreads import (HOSTILE_COVER, HOSTILE_PATCH, IMG, RLO, SCRIPT, hostile_thread,
@@ -425,3 +426,23 @@ def test_store_serves_threads_side_by_side(tmp_path):
     for t in threads:
         t.join()
     assert errors == [] and len(store.recent(limit=100)) == 80
+
+
+# ---- what the service does for a server ----
+
+def test_thread_limits_count_messages_and_bytes():
+    seed = service.SourceSpec((str(SEED_MBOX),))
+    with pytest.raises(InputError, match=r"10 messages \(the limit is 9\)"):
+        service.load(seed, limits=service.Limits(messages=9))
+    with pytest.raises(InputError, match=r"bytes of text \(the limit is 1000\)"):
+        service.load(seed, limits=service.Limits(bytes=1000))
+    assert service.load(seed, limits=service.Limits(messages=10)).series.cover_msgid == SEED_COVER
+
+
+def test_an_id_naming_a_local_file_is_never_read_from_disk(client, app, tmp_path, monkeypatch):
+    """A message-id that happens to be a path on the server is asked of the archive only."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "local@file").write_bytes(SEED_MBOX.read_bytes())
+    client.get("/r/local@file")
+    job = finished(app, "local@file")
+    assert job.status == FAILED and job.error_kind == "not-found"

@@ -8,7 +8,7 @@ its review page.
 from __future__ import annotations
 
 import logging
-import sys
+import signal
 import urllib.parse
 from pathlib import Path
 
@@ -67,7 +67,9 @@ def run(args) -> int:
     print(f"reviewbot: serving on {url}/ (Ctrl-C stops it)", flush=True)
     if args.demo:
         for msgid in demo.seed_messages(SEED_DIR):
-            print(f"reviewbot: the seed's review: {url}/r/{urllib.parse.quote(msgid)}", flush=True)
+            print(f"reviewbot: the seed's review: {url}/r/{urllib.parse.quote(msgid, safe='@')}",
+                  flush=True)
+    signal.signal(signal.SIGTERM, _stop)  # a service manager stops it as Ctrl-C does
     try:
         server.run()
     except KeyboardInterrupt:
@@ -76,6 +78,10 @@ def run(args) -> int:
         server.close()
         app.extensions["reviewbot"].jobs.shutdown()
     return 0
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _lazy_app(environ, start_response):

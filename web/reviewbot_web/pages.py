@@ -73,7 +73,7 @@ def series(msgid: str):
         cover, cover_cut = render.clip(review.series.cover_body)
         return render_template(
             "series.html", job=job, msgid=msgid, revision=revision, review=review, views=views,
-            link=lambda finding, text: render.linked(text, finding, anchors), counts=render.counts(review),
+            link=lambda finding, text: render.linked(text, finding, anchors),
             preexisting=render.preexisting(review), cover=cover, cover_cut=cover_cut,
             diagrams=diagram.diagrams(review.transitions))
     return (render_template("progress.html", job=job, msgid=msgid, revision=revision,

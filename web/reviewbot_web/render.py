@@ -16,7 +16,7 @@ from pygments.lexers.c_cpp import CLexer
 from pygments.token import STANDARD_TYPES
 
 from reviewbot.diffmap import ADDED, CONTEXT, HUNK, REMOVED, DiffLines
-from reviewbot.findings import FIXED, NEW, PREEXISTING, SEVERITIES, Finding
+from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
 from reviewbot.review import FunctionTable, Review
 from reviewbot.series import Patch
 from reviewbot.workspace import is_c_path
@@ -91,15 +91,6 @@ def patch_views(review: Review) -> list[PatchView]:
 
 def preexisting(review: Review) -> list[Finding]:
     return [f for f in review.findings if f.status == PREEXISTING]
-
-
-def counts(review: Review) -> dict[str, int]:
-    """New findings by severity, most serious first."""
-    found = {severity: 0 for severity in SEVERITIES}
-    for finding in review.findings:
-        if finding.status == NEW:
-            found[finding.severity] += 1
-    return {severity: n for severity, n in found.items() if n}
 
 
 QUOTE_SHOWN = 3  # lines of a long quote shown: the ones the reply answers
