@@ -4,8 +4,10 @@ Reviews fetch from a fake lore on 127.0.0.1."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 import threading
 
 import pytest
@@ -15,6 +17,7 @@ from fakelore import FakeLore
 from reviewbot import service
 from reviewbot.diffmap import DiffLines
 from reviewbot.errors import InputError
+from reviewbot.findings import FIXED, PREEXISTING
 from reviewbot_web import create_app
 from reviewbot_web.store import FAILED, NEWEST, REVIEWED, Store
 from webthreads import (HOSTILE_COVER, HOSTILE_PATCH, IMG, RLO, SCRIPT, hostile_thread,
@@ -446,3 +449,49 @@ def test_an_id_naming_a_local_file_is_never_read_from_disk(client, app, tmp_path
     client.get("/r/local@file")
     job = finished(app, "local@file")
     assert job.status == FAILED and job.error_kind == "not-found"
+
+
+def test_a_server_with_a_tree_reviews_whole_files_at_the_series_base(tmp_path):
+    from fixture_repo import BASE_DATE, BASE_DIR, IDENTITY, SERIES, git
+
+    repo = tmp_path / "repo"  # the base commit only: the server applies the series itself
+    shutil.copytree(BASE_DIR, repo)
+    git(repo, "init", "-q", "-b", "base")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "minifs: base",
+        env={**IDENTITY, "GIT_AUTHOR_DATE": BASE_DATE, "GIT_COMMITTER_DATE": BASE_DATE})
+    thread = tmp_path / "minifs.mbox"
+    thread.write_bytes(b"".join(p.read_bytes() for p in sorted(SERIES.glob("*.patch"))))
+    cover = "cover.1767693600.git.fixtures@reviewbot.invalid"
+    with FakeLore([thread]) as lore:
+        app = make_app(tmp_path, lore.url, TREE=str(repo))
+        try:
+            page = reviewed_page(app.test_client(), app, cover)
+        finally:
+            app.extensions["reviewbot"].jobs.shutdown()
+    assert "Mode: <strong>tree</strong>" in page
+    assert f"base <code>{git(repo, 'rev-parse', 'base')}</code>" in page
+    assert 'class="finding' not in page and "<span class=\"muted\">none</span>" in page
+    assert "minifs_file_cached_io_open()</code></caption>" in page
+
+
+def test_fixed_and_preexisting_findings_have_their_places(tmp_path, app, client):
+    """A fixed finding sits at its line before the patch that fixes it (a removed line); a
+    pre-existing one is listed apart."""
+    review = service.review(service.SourceSpec((str(SEED_MBOX),)))
+    high = next(f for f in review.findings if f.rule == "check-then-act")
+    medium = next(f for f in review.findings if f.rule == "state-imbalance")
+    # the same findings as if the base had them: 1/3 removes line 2578 of file.c (fixed), and
+    # the state-imbalance stays through the series (pre-existing)
+    review.findings = [dataclasses.replace(high, status=FIXED, line=2578, patch=1),
+                       dataclasses.replace(medium, status=PREEXISTING, patch=None)]
+    services = app.extensions["reviewbot"]
+    job = services.store.queue("fixed@example.com")
+    services.store.finish(job.id, review)
+    page = client.get("/r/fixed@example.com").get_data(as_text=True)
+    index = next(i for i, line in enumerate(DiffLines.of(review.series.patches[0]).lines)
+                 if line.path == "fs/fuse/file.c" and line.old_line == 2578)
+    row = page.index(f'<tr id="p1-{index}" class="removed">')
+    assert row < page.index(f'id="f-{high.fingerprint}"') < page.index(f'<tr id="p1-{index + 1}"')
+    preexisting = page[page.index('id="preexisting"'):]
+    assert f'id="f-{medium.fingerprint}"' in preexisting and ">preexisting<" in preexisting
