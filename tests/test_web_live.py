@@ -143,6 +143,10 @@ def test_a_browser_pastes_the_seed_and_reads_its_review(served, tmp_path):
             finding.locator("a.rule").click()
             page.wait_for_selector("article.rule-doc")
             assert "What it finds." in page.inner_text("article.rule-doc")
+            # b4's links to a review service (URL/#/message/<msgid>) land on the series
+            page.goto(f"{served.url}/#/message/{SEED_PATCH_1}")
+            page.wait_for_url(f"{served.url}/r/**")
+            assert "FUSE passthrough fixes" in page.inner_text("h1")
             assert errors == []  # no script error, nothing the CSP blocked
         finally:
             browser.close()
@@ -189,9 +193,11 @@ def test_demo_serves_the_seed_from_the_fixtures_and_prints_its_page(tmp_path):
 
 
 def test_serve_refuses_bad_options_with_one_line(tmp_path):
-    for args, problem in [(["--workers", "0"], "--workers must be at least 1"),
+    (tmp_path / "a-file").write_text("")
+    for args, problem in [(["--data", str(tmp_path / "a-file")], "cannot keep reviews here"),
+                          (["--workers", "0"], "--workers must be at least 1"),
                           (["--demo", "--lore-url", "http://127.0.0.1:1/all"], "leave out --lore-url")]:
-        done = subprocess.run([sys.executable, "-m", "reviewbot", "serve", "--data",
+        done = subprocess.run([sys.executable, "-m", "reviewbot", "serve", "--port", "0", "--data",
                                str(tmp_path / "data"), *args], capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 2 and problem in done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import urllib.parse
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import waitress  # the web's dependencies load only for this command
 
-    from reviewbot_web import create_app, demo
+    from reviewbot_web import create_app, default_data_dir, demo
 
     if args.workers < 1:
         raise InputError(str(args.workers), "--workers must be at least 1")
@@ -60,9 +61,14 @@ def run(args) -> int:
     host, port = server.effective_host, server.effective_port
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     lore_url = f"{url}{demo.PREFIX}/all" if args.demo else args.lore_url
-    app = create_app({"DATA_DIR": args.data, "LORE_URL": lore_url, "TREE": args.tree,
-                      "WORKERS": args.workers, "JOB_TIME_LIMIT": args.job_time_limit,
-                      "DEMO_DIR": str(SEED_DIR) if args.demo else None})
+    try:
+        app = create_app({"DATA_DIR": args.data, "LORE_URL": lore_url, "TREE": args.tree,
+                          "WORKERS": args.workers, "JOB_TIME_LIMIT": args.job_time_limit,
+                          "DEMO_DIR": str(SEED_DIR) if args.demo else None})
+    except (OSError, sqlite3.Error) as err:  # a data directory it cannot make or write
+        server.close()
+        raise InputError(args.data or str(default_data_dir()),
+                         f"cannot keep reviews here: {getattr(err, 'strerror', None) or err}") from None
     _lazy_app.app = app
     print(f"reviewbot: serving on {url}/ (Ctrl-C stops it)", flush=True)
     if args.demo:
