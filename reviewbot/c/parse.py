@@ -145,8 +145,10 @@ def parse_c(text: str | bytes) -> ParsedFile:
         _memo.move_to_end(digest)
         return parsed
     rewrite = rewrite_kernel_macros(original)
-    tree = _parser.parse(rewrite.source)
-    parsed = ParsedFile(tree=tree, source=rewrite.source, original=original, digest=digest,
+    source, tree = rewrite.source, _parser.parse(rewrite.source)
+    if tree.root_node.has_error:
+        source, tree = recover(source, tree)
+    parsed = ParsedFile(tree=tree, source=source, original=original, digest=digest,
                         lock_annotations=rewrite.lock_annotations, scoped_guards=rewrite.scoped_guards,
                         has_errors=tree.root_node.has_error)
     _memo[digest] = parsed
@@ -515,3 +517,225 @@ def _rewrite_definition(out: bytearray, start: int, end: int) -> None:
     name = out[start:end].decode()
     if name in DEFINITION_MACROS or follow >= len(out) or out[follow] not in b";=,{":
         _blank(out, start, closing + 1)
+
+
+# --- rewrites guided by the parse's own errors ------------------------------------------------
+#
+# What the name tables above cannot know (a subsystem's own loop macro, `STATIC`, a macro given
+# a type, a statement cut by `#if`) is found where tree-sitter failed: each ERROR or MISSING node
+# points at a statement, and the macro shapes of that statement alone are rewritten, the same
+# length-preserving way. Code that parsed is never touched. A round of rewrites is kept only
+# when it leaves fewer damaged definitions (or as many, with fewer errors).
+
+RECOVERY_ROUNDS = 3
+# Words that begin a type; an argument made of them (and `*`) is a type, not an expression.
+TYPE_WORDS = frozenset({
+    "struct", "union", "enum", "const", "volatile", "unsigned", "signed", "short", "long", "int",
+    "char", "void", "bool", "_Bool", "float", "double",
+})
+# Names followed by `(` that are not macro calls.
+_NOT_MACROS = frozenset({
+    "if", "for", "while", "switch", "return", "sizeof", "typeof", "__typeof__", "__typeof",
+    "_Alignof", "__alignof__", "alignof", "defined", "__attribute__", "__attribute", "asm",
+    "__asm__", "__asm", "_Generic", "_Static_assert", "static_assert", "do", "else", "case",
+    "goto", "offsetof", "va_arg", "__builtin_offsetof", "__builtin_types_compatible_p",
+    "__builtin_choose_expr",
+})
+_IDENTIFIER = re.compile(rb"[A-Za-z_]\w*")
+_CONDITIONAL = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
+_DECLARATION_MACRO = re.compile(r"[A-Z][A-Z0-9_]*")
+CONDITIONAL_REACH = 3  # lines from an error within which an `#if` group may have cut its statement
+STATEMENT_LOOKBACK = 8  # lines a statement's start is looked for above an error
+
+
+def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
+    """Rewrite the macro shapes at the parse errors of `tree` (the tree of `source`) and parse
+    again, a few rounds while that helps: the final text and its tree."""
+    score = _damage(tree)
+    for _ in range(RECOVERY_ROUNDS):
+        out = bytearray(source)
+        for node, ancestors in _error_sites(tree.root_node):
+            _rewrite_at_error(out, node, ancestors)
+        if out == source:
+            break
+        new_tree = _parser.parse(bytes(out))
+        new_score = _damage(new_tree)
+        if new_score >= score:
+            break
+        source, tree, score = bytes(out), new_tree, new_score
+        if not tree.root_node.has_error:
+            break
+    return source, tree
+
+
+def _error_sites(root) -> list:
+    """(node, its ancestors from the root) of every ERROR node and MISSING node."""
+    sites, stack = [], [(root, ())]
+    while stack:
+        node, ancestors = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            sites.append((node, ancestors))
+        elif node.has_error:
+            inner = (*ancestors, node)
+            stack.extend((child, inner) for child in node.children)
+    return sites
+
+
+def _damage(tree: Tree) -> tuple[int, int]:
+    """(definitions at file scope holding an error, error sites)."""
+    sites = _error_sites(tree.root_node)
+    damaged = {ancestors[1].start_byte if len(ancestors) > 1 else node.start_byte
+               for node, ancestors in sites}
+    return len(damaged), len(sites)
+
+
+def _rewrite_at_error(out: bytearray, node, ancestors) -> None:
+    parent = ancestors[-1] if ancestors else None
+    if parent is not None and parent.type in ("function_definition", "declaration") and node.type == "ERROR":
+        if _rewrite_specifier_macro(out, node, parent):
+            return
+    in_body = any(a.type == "compound_statement" for a in ancestors)
+    start, end = _statement_span(out, node.start_byte, node.end_byte)
+    for match in _IDENTIFIER.finditer(out, start, end):
+        name = match.group().decode()
+        if name in _NOT_MACROS and name != "offsetof":
+            continue
+        args = _arguments(out, match.end())
+        if args is None:
+            continue
+        if in_body and _at_statement_start(out, match.start()):
+            if _rewrite_statement_macro(out, match.start(), match.end(), args):
+                continue
+        _rewrite_type_arguments(out, match.start(), match.end(), args)
+    if in_body and _CONDITIONAL.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
+        _flatten_conditionals(out, node.start_byte)
+
+
+def _lines_around(out: bytearray, start: int, end: int, count: int) -> tuple[int, int]:
+    """The span from `count` lines above `start` to `count` lines below `end`."""
+    for _ in range(count):
+        start = max(0, out.rfind(b"\n", 0, max(start - 1, 0)))
+        found = out.find(b"\n", end + 1)
+        end = len(out) if found < 0 else found
+    return start, end
+
+
+def _rewrite_specifier_macro(out: bytearray, node, parent) -> bool:
+    """`STATIC void f(...)`, `bool __init_memblock f(...)`: an unknown word among a definition's
+    specifiers (tree-sitter takes the first word for the type and fails on the next) is blanked."""
+    declarator = parent.child_by_field_name("declarator")
+    if declarator is None or node.start_byte >= declarator.start_byte:
+        return False
+    words = [c for c in node.children if c.type in ("identifier", "primitive_type", "type_identifier")]
+    if not words or len(words) != len(node.children):
+        return False
+    text = out[node.start_byte:node.end_byte].decode("utf-8", "replace").split()
+    if text[0] in TYPE_WORDS or text[0] in _PRIMITIVE_TYPES:
+        previous = node.prev_sibling
+        if previous is None or previous.type != "type_identifier":
+            return False
+        _blank(out, previous.start_byte, previous.end_byte)
+    else:
+        _blank(out, node.start_byte, node.end_byte)
+    return True
+
+
+_PRIMITIVE_TYPES = frozenset({"size_t", "ssize_t", "ptrdiff_t", "intptr_t", "uintptr_t", "int8_t",
+                              "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
+                              "uint64_t"})
+
+
+def _statement_span(out: bytearray, start: int, end: int) -> tuple[int, int]:
+    """The lines of the statement an error lies in: its own lines, and the lines above that
+    continue onto them (a line not ending a statement or a block), a few at most."""
+    line_start = out.rfind(b"\n", 0, start) + 1
+    for _ in range(STATEMENT_LOOKBACK):
+        if line_start == 0:
+            break
+        above = out.rfind(b"\n", 0, line_start - 1) + 1
+        text = out[above:line_start - 1].rstrip()
+        if not text or text[-1:] in (b";", b"{", b"}", b":") or text.lstrip().startswith(b"#"):
+            break
+        line_start = above
+    line_end = out.find(b"\n", end)
+    return line_start, len(out) if line_end < 0 else line_end
+
+
+def _rewrite_statement_macro(out: bytearray, start: int, end: int, args) -> bool:
+    """A macro call beginning a statement: a loop (`skb_queue_walk(q, skb) {`) becomes a `for`,
+    a declaration (`DECLARE_BITMAP(seen, N) = { 0 };`) a declaration of its first argument."""
+    opening, commas, closing = args
+    follow = _skip_space(out, closing + 1)
+    if follow < len(out) and (out[follow] == ord("{") or out[follow] in _IDENT_CHARS):
+        before = bytes(out)
+        _rewrite_loop(out, start, end)
+        return out != before
+    name = out[start:end].decode()
+    if follow < len(out) and out[follow] in b"=;" and _DECLARATION_MACRO.fullmatch(name):
+        spans = _split(opening, commas, closing)
+        first = _stripped(out, spans[0]) if spans else None
+        if first and _IDENTIFIER.fullmatch(out[first[0]:first[1]]) and opening + 1 - start >= 4:
+            out[start:opening + 1] = b"int " + b" " * (opening + 1 - start - 4)
+            _blank(out, first[1], closing + 1)
+            return True
+    return False
+
+
+def _rewrite_type_arguments(out: bytearray, start: int, end: int, args) -> None:
+    """Each argument of a macro call that is a type (`struct foo *`, `unsigned long`) becomes an
+    identifier of the same width; `offsetof` given a member path becomes a macro call too."""
+    spans = _split(*args)
+    changed = False
+    for span in spans:
+        first, last = _stripped(out, span)
+        if first < last and _is_type(out[first:last]):
+            out[first:last] = bytes(c if c in _IDENT_CHARS else ord("_") for c in out[first:last])
+            changed = True
+    if changed and out[start:end] == b"offsetof":
+        out[start:end] = b"OFFSETOF"
+
+
+def _is_type(text: bytes) -> bool:
+    if b"\n" in text or not all(c in _IDENT_CHARS or c in b" \t*" for c in text):
+        return False
+    words = text.replace(b"*", b" ").split()
+    if not words:
+        return False
+    return words[0].decode() in TYPE_WORDS or text.rstrip().endswith(b"*") or \
+        (len(words) == 1 and words[0].decode() in _PRIMITIVE_TYPES)
+
+
+def _flatten_conditionals(out: bytearray, pos: int) -> None:
+    """In the function around `pos` (kernel style: from a `{` to a `}` in column 0), each
+    `#if` group inside it keeps its first branch as plain code: the directives and the other
+    branches are blanked, so that a statement the group cut in two (`} else\\n#endif\\n{`)
+    is whole again."""
+    body_start = out.rfind(b"\n{", 0, pos)
+    body_end = out.find(b"\n}", pos)
+    if body_start < 0 or body_end < 0 or out.find(b"\n}", body_start + 1, pos) >= 0:
+        return
+    groups = []  # stack of whether the group's current branch is kept
+    line_start = body_start + 1
+    while line_start < body_end:
+        line_end = out.find(b"\n", line_start)
+        if line_end < 0:
+            line_end = len(out)
+        while out[line_end - 1:line_end] == b"\\" and line_end < len(out):  # continued directive
+            line_end = out.find(b"\n", line_end + 1)
+            line_end = len(out) if line_end < 0 else line_end
+        directive = _CONDITIONAL.match(out, line_start, line_end)
+        kept = all(groups)
+        if directive is not None:
+            word = directive.group(1)
+            if word.startswith(b"if"):
+                groups.append(True)
+            elif not groups:
+                return  # a group opened above the function: left alone
+            elif word == b"endif":
+                groups.pop()
+            else:
+                groups[-1] = False
+            _blank(out, line_start, line_end)
+        elif not kept:
+            _blank(out, line_start, line_end)
+        line_start = line_end + 1
