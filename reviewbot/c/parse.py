@@ -533,6 +533,10 @@ TYPE_WORDS = frozenset({
     "struct", "union", "enum", "const", "volatile", "unsigned", "signed", "short", "long", "int",
     "char", "void", "bool", "_Bool", "float", "double",
 })
+_PRIMITIVE_TYPES = frozenset({"size_t", "ssize_t", "ptrdiff_t", "intptr_t", "uintptr_t", "int8_t",
+                              "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
+                              "uint64_t"})
+
 # Names followed by `(` that are not macro calls.
 _NOT_MACROS = frozenset({
     "if", "for", "while", "switch", "return", "sizeof", "typeof", "__typeof__", "__typeof",
@@ -542,6 +546,9 @@ _NOT_MACROS = frozenset({
     "__builtin_choose_expr",
 })
 _IDENTIFIER = re.compile(rb"[A-Za-z_]\w*")
+_MACRO_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_TYPE_HINT = re.compile(rb"\*|\b(?:%s)\b" % "|".join(sorted(TYPE_WORDS | _PRIMITIVE_TYPES)).encode())
+CHANGE_CHUNK = 64
 _CONDITIONAL = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
 _DECLARATION_MACRO = re.compile(r"[A-Z][A-Z0-9_]*")
 CONDITIONAL_REACH = 3  # lines from an error within which an `#if` group may have cut its statement
@@ -550,15 +557,24 @@ STATEMENT_LOOKBACK = 8  # lines a statement's start is looked for above an error
 
 def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
     """Rewrite the macro shapes at the parse errors of `tree` (the tree of `source`) and parse
-    again, a few rounds while that helps: the final text and its tree."""
+    again, a few rounds while that helps: the final text and its tree. The new parse reuses the
+    old tree outside the rewritten spans."""
     score = _damage(tree)
     for _ in range(RECOVERY_ROUNDS):
         out = bytearray(source)
+        seen = set()
         for node, ancestors in _error_sites(tree.root_node):
-            _rewrite_at_error(out, node, ancestors)
+            span = _statement_span(out, node.start_byte, node.end_byte)
+            if (span, node.type) not in seen:
+                seen.add((span, node.type))
+                _rewrite_at_error(out, node, ancestors, span)
         if out == source:
             break
-        new_tree = _parser.parse(bytes(out))
+        edited = tree.copy()
+        for start, end in _changed_spans(source, out):
+            edited.edit(start_byte=start, old_end_byte=end, new_end_byte=end, start_point=_point(out, start),
+                        old_end_point=_point(out, end), new_end_point=_point(out, end))
+        new_tree = _parser.parse(bytes(out), edited)
         new_score = _damage(new_tree)
         if new_score >= score:
             break
@@ -566,6 +582,34 @@ def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
         if not tree.root_node.has_error:
             break
     return source, tree
+
+
+def _changed_spans(old: bytes, new: bytearray) -> list[tuple[int, int]]:
+    """The spans (start, end) where `new` differs from `old` (of the same length), each found
+    by bisection of equal slices."""
+    spans, start, n = [], 0, len(old)
+    while start < n:
+        if old[start:] == new[start:]:
+            break
+        low, high = start, n  # the first difference is in [low, high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if old[low:middle] == new[low:middle]:
+                low = middle
+            else:
+                high = middle
+        first = low
+        end = min(n, first + CHANGE_CHUNK)  # a rewrite is short: differences this close are one span
+        while end < n and old[end - CHANGE_CHUNK:end] != new[end - CHANGE_CHUNK:end]:
+            end = min(n, end + CHANGE_CHUNK)
+        spans.append((first, end))
+        start = end
+    return spans
+
+
+def _point(data: bytearray, pos: int) -> tuple[int, int]:
+    row = data.count(b"\n", 0, pos)
+    return row, pos - (data.rfind(b"\n", 0, pos) + 1)
 
 
 def _error_sites(root) -> list:
@@ -589,24 +633,25 @@ def _damage(tree: Tree) -> tuple[int, int]:
     return len(damaged), len(sites)
 
 
-def _rewrite_at_error(out: bytearray, node, ancestors) -> None:
+def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) -> None:
     parent = ancestors[-1] if ancestors else None
     if parent is not None and parent.type in ("function_definition", "declaration") and node.type == "ERROR":
         if _rewrite_specifier_macro(out, node, parent):
             return
     in_body = any(a.type == "compound_statement" for a in ancestors)
-    start, end = _statement_span(out, node.start_byte, node.end_byte)
-    for match in _IDENTIFIER.finditer(out, start, end):
-        name = match.group().decode()
+    start, end = span
+    for match in _MACRO_CALL.finditer(out, start, end):
+        name = match.group(1).decode()
         if name in _NOT_MACROS and name != "offsetof":
             continue
-        args = _arguments(out, match.end())
+        args = _arguments(out, match.end(1))
         if args is None:
             continue
         if in_body and _at_statement_start(out, match.start()):
-            if _rewrite_statement_macro(out, match.start(), match.end(), args):
+            if _rewrite_statement_macro(out, match.start(), match.end(1), args):
                 continue
-        _rewrite_type_arguments(out, match.start(), match.end(), args)
+        if _TYPE_HINT.search(out, args[0], args[2]):
+            _rewrite_type_arguments(out, match.start(), match.end(1), args)
     if in_body and _CONDITIONAL.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
         _flatten_conditionals(out, node.start_byte)
 
@@ -639,10 +684,6 @@ def _rewrite_specifier_macro(out: bytearray, node, parent) -> bool:
         _blank(out, node.start_byte, node.end_byte)
     return True
 
-
-_PRIMITIVE_TYPES = frozenset({"size_t", "ssize_t", "ptrdiff_t", "intptr_t", "uintptr_t", "int8_t",
-                              "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
-                              "uint64_t"})
 
 
 def _statement_span(out: bytearray, start: int, end: int) -> tuple[int, int]:
