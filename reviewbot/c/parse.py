@@ -93,8 +93,10 @@ _CANDIDATE_SCANS = [re.compile(p) for p in (
     rb"for_each", rb"DEFINE", rb"container_of", rb"s(?:coped_|izeof_field)",
     rb"no(?:inline|trace|instr|kprobe_inline)", rb"offsetofend", rb"va_arg", rb"asmlinkage",
     rb"alloc_percpu", rb"module_(?:init|exit)", rb"initcall",
+    rb"(?<=\n)[A-Z][A-Z0-9_]*\(",  # a macro call at the start of a line (at file scope)
 )]
 _COMMENT = re.compile(rb"/\*.*?\*/", re.S)
+_UPPERCASE_NAME = re.compile(r"[A-Z][A-Z0-9_]*")  # a macro by kernel convention
 _SYSCALL = re.compile(r"(?:COMPAT_)?SYSCALL_DEFINE[0-6]")
 _KNOWN_NAMES = (set(ANNOTATIONS) | set(ANNOTATION_CALLS) | set(LOCK_ANNOTATIONS) | set(TYPE_ARGUMENT)
                 | set(SCOPED_GUARDS) | set(REGISTRATION_MACROS))
@@ -192,7 +194,7 @@ def rewrite_kernel_macros(original: bytes) -> Rewrite:
             _rewrite_annotation_call(out, start, end, LOCK_ANNOTATIONS.get(name), result.lock_annotations)
         elif _SYSCALL.fullmatch(name):
             _rewrite_syscall(out, start, end)
-        elif (name.startswith("DEFINE_") or name in REGISTRATION_MACROS) and \
+        elif (name.startswith("DEFINE_") or name in REGISTRATION_MACROS or _UPPERCASE_NAME.fullmatch(name)) and \
                 (start == 0 or original[start - 1] == ord("\n")):
             _rewrite_definition(out, start, end)
     result.source = bytes(out)
@@ -213,6 +215,7 @@ def _candidate_sites(data: bytes) -> list[tuple[int, int]]:
                 end += 1
             name = data[start:end]
             if b"for_each" in name or name.startswith(b"DEFINE_") or b"SYSCALL_DEFINE" in name \
+                    or (start == 0 or data[start - 1] == ord("\n")) and _UPPERCASE_NAME.fullmatch(name.decode()) \
                     or name.decode() in _KNOWN_NAMES:
                 sites.add((start, end))
     return sorted(sites)
@@ -547,10 +550,18 @@ _NOT_MACROS = frozenset({
 })
 _IDENTIFIER = re.compile(rb"[A-Za-z_]\w*")
 _MACRO_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
-_TYPE_HINT = re.compile(rb"\*|\b(?:%s)\b" % "|".join(sorted(TYPE_WORDS | _PRIMITIVE_TYPES)).encode())
+# An argument list that may hold a type or an operator (most hold neither: not split at all).
+_ARGUMENT_HINT = re.compile(rb"[*=<>!]|\b(?:typeof|__typeof__|%s)\b"
+                            % "|".join(sorted(TYPE_WORDS | _PRIMITIVE_TYPES)).encode())
+_TYPEOF = re.compile(rb"(?:typeof|__typeof__|__typeof)\s*\(.*\)\s*\**", re.S)
+_OPERATOR = re.compile(rb"[-+*/%<>=!&|^~]+")
+_WORDS = re.compile(rb"[\w\s*]+")
+_CASE_RANGE = re.compile(rb"\bcase\b[^:;\n]*?(\.\.\.)")
+# Words that may follow an unknown macro among a definition's specifiers
+_SPECIFIER_WORDS = TYPE_WORDS | _PRIMITIVE_TYPES | {"static", "inline", "extern", "register", "__inline",
+                                                    "__inline__"}
 CHANGE_CHUNK = 64
 _CONDITIONAL = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
-_DECLARATION_MACRO = re.compile(r"[A-Z][A-Z0-9_]*")
 CONDITIONAL_REACH = 3  # lines from an error within which an `#if` group may have cut its statement
 STATEMENT_LOOKBACK = 8  # lines a statement's start is looked for above an error
 
@@ -647,11 +658,15 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
         args = _arguments(out, match.end(1))
         if args is None:
             continue
-        if in_body and _at_statement_start(out, match.start()):
-            if _rewrite_statement_macro(out, match.start(), match.end(1), args):
-                continue
-        if _TYPE_HINT.search(out, args[0], args[2]):
-            _rewrite_type_arguments(out, match.start(), match.end(1), args)
+        if _rewrite_statement_macro(out, match.start(), match.end(1), args, in_body):
+            continue
+        if _next_to_string(out, match.start(), args[2]):
+            out[match.start()] = out[args[2]] = ord('"')
+            _blank(out, match.start() + 1, args[2])
+            continue
+        _rewrite_arguments(out, match.start(), match.end(1), args)
+    for match in _CASE_RANGE.finditer(out, start, end):
+        out[match.start(1):match.end(1)] = b" | "
     if in_body and _CONDITIONAL.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
         _flatten_conditionals(out, node.start_byte)
 
@@ -667,23 +682,26 @@ def _lines_around(out: bytearray, start: int, end: int, count: int) -> tuple[int
 
 def _rewrite_specifier_macro(out: bytearray, node, parent) -> bool:
     """`STATIC void f(...)`, `bool __init_memblock f(...)`: an unknown word among a definition's
-    specifiers (tree-sitter takes the first word for the type and fails on the next) is blanked."""
+    specifiers (tree-sitter takes the first word for the type and fails on a later one) is
+    blanked."""
     declarator = parent.child_by_field_name("declarator")
     if declarator is None or node.start_byte >= declarator.start_byte:
         return False
-    words = [c for c in node.children if c.type in ("identifier", "primitive_type", "type_identifier")]
-    if not words or len(words) != len(node.children):
+    text = out[node.start_byte:node.end_byte]
+    if not _WORDS.fullmatch(text):
         return False
-    text = out[node.start_byte:node.end_byte].decode("utf-8", "replace").split()
-    if text[0] in TYPE_WORDS or text[0] in _PRIMITIVE_TYPES:
-        previous = node.prev_sibling
-        if previous is None or previous.type != "type_identifier":
+    if text.split()[0].decode() not in _SPECIFIER_WORDS:
+        _blank(out, node.start_byte, node.end_byte)  # the unknown word is the one that failed
+        return True
+    for child in parent.children:  # the unknown word is the one taken for the type
+        if child.start_byte >= node.start_byte:
             return False
-        _blank(out, previous.start_byte, previous.end_byte)
-    else:
-        _blank(out, node.start_byte, node.end_byte)
-    return True
-
+        if child.type == "sized_type_specifier":
+            child = next((c for c in child.children if c.type == "type_identifier"), child)
+        if child.type == "type_identifier":
+            _blank(out, child.start_byte, child.end_byte)
+            return True
+    return False
 
 
 def _statement_span(out: bytearray, start: int, end: int) -> tuple[int, int]:
@@ -702,17 +720,35 @@ def _statement_span(out: bytearray, start: int, end: int) -> tuple[int, int]:
     return line_start, len(out) if line_end < 0 else line_end
 
 
-def _rewrite_statement_macro(out: bytearray, start: int, end: int, args) -> bool:
-    """A macro call beginning a statement: a loop (`skb_queue_walk(q, skb) {`) becomes a `for`,
-    a declaration (`DECLARE_BITMAP(seen, N) = { 0 };`) a declaration of its first argument."""
+def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body: bool) -> bool:
+    """A macro call beginning a statement, in a function body:
+    - a loop (`skb_queue_walk(q, skb) {`, one followed by its body) becomes a `for`;
+    - one given statements (`DLM_ASSERT(x, dump(r););`) becomes a block of them;
+    - one without `;` before a `}` or a directive (an x-macro list) is blanked;
+    and anywhere, a declaration (`DECLARE_BITMAP(seen, N) = { 0 };`, `static DEFINE_X(name, ...);`)
+    becomes a declaration of its first argument."""
+    statement_start = _at_statement_start(out, start)
+    after_static = not statement_start and _after_word(out, start, b"static")
+    if not statement_start and not after_static:
+        return False
     opening, commas, closing = args
     follow = _skip_space(out, closing + 1)
-    if follow < len(out) and (out[follow] == ord("{") or out[follow] in _IDENT_CHARS):
-        before = bytes(out)
-        _rewrite_loop(out, start, end)
-        return out != before
+    following = out[follow] if follow < len(out) else None
+    if in_body and statement_start:
+        if following is not None and (following == ord("{") or following in _IDENT_CHARS):
+            before = bytes(out)
+            _rewrite_loop(out, start, end)
+            return out != before
+        if following is None or following in b"}#":
+            _blank(out, start, closing + 1)
+            return True
+        if _has_statements(out, opening, closing):
+            out[start] = ord("{")
+            _blank(out, start + 1, opening + 1)
+            out[closing] = ord("}")
+            return True
     name = out[start:end].decode()
-    if follow < len(out) and out[follow] in b"=;" and _DECLARATION_MACRO.fullmatch(name):
+    if following is not None and following in b"=;" and _UPPERCASE_NAME.fullmatch(name):
         spans = _split(opening, commas, closing)
         first = _stripped(out, spans[0]) if spans else None
         if first and _IDENTIFIER.fullmatch(out[first[0]:first[1]]) and opening + 1 - start >= 4:
@@ -722,22 +758,62 @@ def _rewrite_statement_macro(out: bytearray, start: int, end: int, args) -> bool
     return False
 
 
-def _rewrite_type_arguments(out: bytearray, start: int, end: int, args) -> None:
+def _after_word(out: bytearray, pos: int, word: bytes) -> bool:
+    """Whether `word` comes right before `pos`, itself at the start of a statement."""
+    i = _previous_token_end(out, pos)
+    start = i + 1 - len(word)
+    return (i >= 0 and start >= 0 and out[start:i + 1] == word
+            and (start == 0 or out[start - 1] not in _IDENT_CHARS) and _at_statement_start(out, start))
+
+
+def _has_statements(out: bytearray, opening: int, closing: int) -> bool:
+    """Whether an argument list holds a `;` (outside string and character literals)."""
+    i = out.find(b";", opening, closing)
+    while i >= 0:
+        if _in_code_line(out, i):
+            return True
+        i = out.find(b";", i + 1, closing)
+    return False
+
+
+def _next_to_string(out: bytearray, start: int, closing: int) -> bool:
+    """Whether a macro call stands between parts of a string literal (`"%" __stringify(N) "s"`)
+    and fits on its line."""
+    before = _previous_token_end(out, start)
+    after = _skip_space(out, closing + 1)
+    return (b"\n" not in out[start:closing] and b'"' not in out[start:closing]
+            and ((before >= 0 and out[before] == ord('"')) or (after < len(out) and out[after] == ord('"'))))
+
+
+def _rewrite_arguments(out: bytearray, start: int, end: int, args) -> None:
     """Each argument of a macro call that is a type (`struct foo *`, `unsigned long`) becomes an
-    identifier of the same width; `offsetof` given a member path becomes a macro call too."""
-    spans = _split(*args)
+    identifier of the same width, one that is an operator (`ASSERTCMP(a, ==, b)`) a `0`;
+    `offsetof` given a member path becomes a macro call too."""
+    if not _ARGUMENT_HINT.search(out, args[0], args[2]):
+        return
     changed = False
-    for span in spans:
+    for span in _split(*args):
         first, last = _stripped(out, span)
-        if first < last and _is_type(out[first:last]):
-            out[first:last] = bytes(c if c in _IDENT_CHARS else ord("_") for c in out[first:last])
+        if first == last:
+            continue
+        text = out[first:last]
+        if _is_type(text):
+            out[first:last] = bytes(c if c in _IDENT_CHARS else ord("_") for c in text)
+            if out[first] in b"0123456789":
+                out[first] = ord("_")
             changed = True
+        elif _OPERATOR.fullmatch(text):
+            out[first:last] = b"0" + b" " * (last - first - 1)
     if changed and out[start:end] == b"offsetof":
         out[start:end] = b"OFFSETOF"
 
 
 def _is_type(text: bytes) -> bool:
-    if b"\n" in text or not all(c in _IDENT_CHARS or c in b" \t*" for c in text):
+    if b"\n" in text:
+        return False
+    if _TYPEOF.fullmatch(text):
+        return True
+    if not all(c in _IDENT_CHARS or c in b" \t*" for c in text):
         return False
     words = text.replace(b"*", b" ").split()
     if not words:
