@@ -51,7 +51,9 @@ ANNOTATIONS = frozenset({
     "____cacheline_aligned_in_smp", "asmlinkage", "__attribute_const__", "__malloc",
     "__flatten", "__nonstring", "__deprecated", "__kprobes", "nokprobe_inline", "__cpuidle",
     "__irq_entry", "__nocfi", "__noclone", "__net_init", "__net_exit", "__page_aligned_bss",
-    "__page_aligned_data",
+    "__page_aligned_data", "__bpf_kfunc", "__init_memblock", "__initdata_memblock", "__meminitdata",
+    "__net_initdata", "__net_initconst", "__initdata_or_module", "__tracepoint_string",
+    "__no_caller_saved_registers",
 })
 # Annotations with an argument list: the whole call is blanked.
 ANNOTATION_CALLS = frozenset({
@@ -97,7 +99,8 @@ _CANDIDATE_SCANS = [re.compile(p) for p in (
 )]
 _COMMENT = re.compile(rb"/\*.*?\*/", re.S)
 _UPPERCASE_NAME = re.compile(r"[A-Z][A-Z0-9_]*")  # a macro by kernel convention
-_SYSCALL = re.compile(r"(?:COMPAT_)?SYSCALL_DEFINE[0-6]")
+# Function heads of the form NAME(function, type, parameter, type, parameter, ...)
+_SYSCALL = re.compile(r"(?:COMPAT_)?SYSCALL_DEFINE[0-6]|BPF_CALL_[0-5]")
 _KNOWN_NAMES = (set(ANNOTATIONS) | set(ANNOTATION_CALLS) | set(LOCK_ANNOTATIONS) | set(TYPE_ARGUMENT)
                 | set(SCOPED_GUARDS) | set(REGISTRATION_MACROS))
 _PAREN_SCAN = re.compile(rb"[()\[\]{},\"'/]")
@@ -214,7 +217,7 @@ def _candidate_sites(data: bytes) -> list[tuple[int, int]]:
             while end < len(data) and data[end] in _IDENT_CHARS:
                 end += 1
             name = data[start:end]
-            if b"for_each" in name or name.startswith(b"DEFINE_") or b"SYSCALL_DEFINE" in name \
+            if b"for_each" in name or name.startswith(b"DEFINE_") or _SYSCALL.fullmatch(name.decode()) \
                     or (start == 0 or data[start - 1] == ord("\n")) and _UPPERCASE_NAME.fullmatch(name.decode()) \
                     or name.decode() in _KNOWN_NAMES:
                 sites.add((start, end))
@@ -561,7 +564,9 @@ _CASE_RANGE = re.compile(rb"\bcase\b[^:;\n]*?(\.\.\.)")
 _SPECIFIER_WORDS = TYPE_WORDS | _PRIMITIVE_TYPES | {"static", "inline", "extern", "register", "__inline",
                                                     "__inline__"}
 CHANGE_CHUNK = 64
-_CONDITIONAL = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif|define|undef)\b", re.M)
+_LABEL = re.compile(rb"[A-Za-z_]\w*[ \t]*:(?!:)")
+_IF_ZERO = re.compile(rb"[ \t]*#[ \t]*if[ \t]+0\b")
 CONDITIONAL_REACH = 3  # lines from an error within which an `#if` group may have cut its statement
 STATEMENT_LOOKBACK = 8  # lines a statement's start is looked for above an error
 
@@ -649,6 +654,8 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
     if parent is not None and parent.type in ("function_definition", "declaration") and node.type == "ERROR":
         if _rewrite_specifier_macro(out, node, parent):
             return
+    if parent is not None and _rewrite_unknown_word(out, node, parent):
+        return
     in_body = any(a.type == "compound_statement" for a in ancestors)
     start, end = span
     for match in _MACRO_CALL.finditer(out, start, end):
@@ -667,7 +674,7 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
         _rewrite_arguments(out, match.start(), match.end(1), args)
     for match in _CASE_RANGE.finditer(out, start, end):
         out[match.start(1):match.end(1)] = b" | "
-    if in_body and _CONDITIONAL.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
+    if _DIRECTIVE.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
         _flatten_conditionals(out, node.start_byte)
 
 
@@ -700,6 +707,42 @@ def _rewrite_specifier_macro(out: bytearray, node, parent) -> bool:
             child = next((c for c in child.children if c.type == "type_identifier"), child)
         if child.type == "type_identifier":
             _blank(out, child.start_byte, child.end_byte)
+            return True
+    return False
+
+
+def _rewrite_unknown_word(out: bytearray, node, parent) -> bool:
+    """An unknown word in a declaration, next to its declarator: the macro before the type
+    (`STATIC struct foo *f(...)` read as a declaration of `struct`), an annotation after it
+    (`bool x __meminitdata;`, `struct s __net_initdata x = {`; an annotation there is a `__`
+    word) or after a function's parameters (`int f(int x) CONSTF;`)."""
+    if node.is_missing and node.type == ";" and parent.type == "declaration":
+        words = [c for c in parent.children if c.start_byte < node.start_byte]
+        if words and words[-1].type == "identifier" and words[-1].text.decode() in _SPECIFIER_WORDS:
+            unknown = next((c for c in words if c.type == "type_identifier"), None)
+            if unknown is not None:
+                _blank(out, unknown.start_byte, unknown.end_byte)
+                return True
+        after = _IDENTIFIER.match(out, _skip_space(out, node.end_byte))
+        if after and after.group().startswith(b"__"):
+            follow = _skip_space(out, after.end())
+            if follow < len(out) and out[follow] in b";=,{[":
+                _blank(out, after.start(), after.end())
+                return True
+        return False
+    if node.type == "ERROR":  # `int f(int x) CONSTF;`: a word after a parameter list
+        for child in node.children:
+            if child.type == "function_declarator" and len(child.children) >= 3 and \
+                    child.children[-2].type == "parameter_list" and child.children[-1].type == "identifier":
+                _blank(out, child.children[-1].start_byte, child.children[-1].end_byte)
+                return True
+    previous = node.prev_sibling
+    if node.type != "ERROR" or previous is None or previous.type != "identifier" or \
+            not _IDENTIFIER.fullmatch(out[node.start_byte:node.end_byte]):
+        return False
+    for word in (previous, node):
+        if out[word.start_byte:word.start_byte + 2] == b"__":
+            _blank(out, word.start_byte, word.end_byte)
             return True
     return False
 
@@ -823,36 +866,47 @@ def _is_type(text: bytes) -> bool:
 
 
 def _flatten_conditionals(out: bytearray, pos: int) -> None:
-    """In the function around `pos` (kernel style: from a `{` to a `}` in column 0), each
-    `#if` group inside it keeps its first branch as plain code: the directives and the other
-    branches are blanked, so that a statement the group cut in two (`} else\\n#endif\\n{`)
-    is whole again."""
-    body_start = out.rfind(b"\n{", 0, pos)
-    body_end = out.find(b"\n}", pos)
-    if body_start < 0 or body_end < 0 or out.find(b"\n}", body_start + 1, pos) >= 0:
+    """In the definition around `pos` (kernel style: from a line that begins in column 0 to a `}`
+    in column 0), each `#if` group keeps one branch as plain code (the first, or the next when
+    the first is `#if 0`): the directives and the other branches are blanked, so that a
+    statement or an initializer the group cut (`} else\\n#endif\\n{`) is whole again.
+    `#define` and `#undef` lines there go as well (an initializer cannot hold them)."""
+    start = pos
+    while start > 0:
+        start = out.rfind(b"\n", 0, start - 1) + 1
+        if out[start:start + 1] == b"{" or out[start] in _IDENT_CHARS and not _LABEL.match(out, start):
+            break
+    end = out.find(b"\n}", pos)
+    if end < 0 or out.find(b"\n}", start, pos) >= 0:
         return
-    groups = []  # stack of whether the group's current branch is kept
-    line_start = body_start + 1
-    while line_start < body_end:
+    lines = []  # (start, end, directive word or None)
+    line_start = start
+    while line_start < end:
         line_end = out.find(b"\n", line_start)
-        if line_end < 0:
-            line_end = len(out)
-        while out[line_end - 1:line_end] == b"\\" and line_end < len(out):  # continued directive
+        while out[line_end - 1:line_end] == b"\\":  # a directive continued on the next line
             line_end = out.find(b"\n", line_end + 1)
-            line_end = len(out) if line_end < 0 else line_end
-        directive = _CONDITIONAL.match(out, line_start, line_end)
-        kept = all(groups)
-        if directive is not None:
-            word = directive.group(1)
-            if word.startswith(b"if"):
-                groups.append(True)
-            elif not groups:
-                return  # a group opened above the function: left alone
-            elif word == b"endif":
-                groups.pop()
-            else:
-                groups[-1] = False
-            _blank(out, line_start, line_end)
-        elif not kept:
-            _blank(out, line_start, line_end)
+        directive = _DIRECTIVE.match(out, line_start, line_end)
+        lines.append((line_start, line_end, directive and directive.group(1)))
         line_start = line_end + 1
+    depth = 0
+    for _, _, word in lines:
+        depth += (word or b"").startswith(b"if") - (word == b"endif")
+        if depth < 0 or depth == 0 and word in (b"else", b"elif"):
+            return  # a group opened above the definition: left alone
+    if depth:
+        return
+    groups = []  # per open group: [this branch is kept, a branch was kept]
+    for line_start, line_end, word in lines:
+        kept = all(kept for kept, _ in groups)
+        if word is None:
+            if not kept:
+                _blank(out, line_start, line_end)
+            continue
+        if word.startswith(b"if"):
+            first = not _IF_ZERO.match(out, line_start, line_end)
+            groups.append([first, first])
+        elif word == b"endif":
+            groups.pop()
+        elif word in (b"else", b"elif"):
+            groups[-1] = [not groups[-1][1], True]
+        _blank(out, line_start, line_end)
