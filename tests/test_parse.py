@@ -4,7 +4,11 @@ annotations and scoped guards are kept aside, and a text is parsed once."""
 
 from __future__ import annotations
 
-from reviewbot.c.parse import ParsedFile, parse_c, rewrite_kernel_macros
+import pytest
+
+from cfacts import accesses, analyze_snippet
+from reviewbot.c.parse import LANGUAGE, ParsedFile, parse_c, rewrite_kernel_macros
+from tree_sitter import Parser
 
 KERNEL_SHAPES = b"""\
 static int __init minifs_walk(struct minifs_conn *fc, struct inode *inode)
@@ -216,3 +220,176 @@ def test_memo_is_bounded(monkeypatch):
     assert parse_c(texts[3]) is parse_c(texts[3])
     assert parse_c(texts[0]) is not first  # evicted, parsed again
     assert len(parse._memo) <= 3
+
+
+# Kernel shapes no name table knows, each repaired where tree-sitter's own parse fails: a
+# subsystem's own loop macros, an unknown macro before a function's type, declaration macros,
+# macros given a type, an operator or statements, a file-scope macro line without `;`, a case
+# range, and an `#if` group that cuts an if/else in two.
+RECOVERED = b"""\
+STATIC int minifs_count(struct fuse_inode *fi, struct sk_buff_head *queue)
+{
+	struct sk_buff *skb;
+	int n = 0;
+
+	spin_lock(&fi->lock);
+	skb_queue_walk(queue, skb) {
+		fi->iocachectr++;
+		n++;
+	}
+	minifs_walk_entries(fi, skb)
+		fi->state = 1;
+	spin_unlock(&fi->lock);
+	return n;
+}
+
+__bpf_kfunc struct fuse_file *minifs_first(struct fuse_inode *fi)
+{
+	DECLARE_BITMAP(seen, 16) = { 0 };
+	static DEFINE_RATELIMIT_STATE(rs, HZ, 1);
+	struct fuse_file *ff = minifs_item_ptr(fi, 0, struct fuse_file);
+
+	ASSERTCMP(ff->count, ==, 0);
+	MINIFS_ASSERT(ff->open_flags, minifs_dump(ff););
+	ff->iomode = IOM_CACHED;
+	return ff;
+}
+
+BTF_ID_FLAGS(func, minifs_first, KF_ACQUIRE)
+
+static int minifs_mode(struct fuse_file *ff, int op)
+{
+	switch (op) {
+	case 1 ... 3:
+		mutex_lock(&ff->fi->mutex);
+#ifdef CONFIG_MINIFS_CACHE
+		if (ff->open_flags)
+			ff->iomode = IOM_CACHED;
+		else
+#endif
+			ff->iomode = IOM_UNCACHED;
+		mutex_unlock(&ff->fi->mutex);
+		return offsetof(struct fuse_inode, write_files.next);
+	}
+	return 0;
+}
+"""
+
+# Annotations and constructs of current kernel C that the pre-pass blanks or tree-sitter knows.
+ANNOTATED = b"""\
+struct minifs_stats {
+	unsigned int hits:16, misses:15, dirty:1;
+	struct fuse_inode __rcu *owner;
+	long __percpu *counts;
+	u64 stamp __aligned(8);
+	int nr;
+	struct fuse_file *files[] __counted_by(nr);
+} __packed ____cacheline_aligned_in_smp;
+
+static int minifs_level __read_mostly = 3;
+static const int minifs_table[4] = { [0] = 1, [2 ... 3] = 2 };
+
+static __always_inline __maybe_unused int minifs_kind(long x)
+{
+	return _Generic(x, int: 1, long: 2, default: 0);
+}
+
+static noinline __cold void minifs_fault(struct fuse_inode *fi)
+	__must_hold(&fi->lock)
+{
+	struct minifs_stats st = { .hits = 1, .owner = fi };
+	struct fuse_file *ff __free(kfree) = kzalloc(sizeof(*ff), GFP_KERNEL);
+
+	fi->iocachectr--;
+	asm goto("jmp %l[out]" : : : : out);
+	return;
+out:
+	fi->state = st.hits;
+}
+
+static bool minifs_try(struct fuse_inode *fi)
+	__cond_acquires(&fi->lock)
+{
+	return spin_trylock(&fi->lock);
+}
+
+static void minifs_guarded(struct fuse_inode *fi)
+{
+	guard(spinlock)(&fi->lock);
+	fi->iocachectr++;
+}
+"""
+
+
+def plain_parse_has_errors(text: bytes) -> bool:
+    return Parser(LANGUAGE).parse(text).root_node.has_error
+
+
+@pytest.mark.parametrize("text", [RECOVERED, ANNOTATED], ids=["recovered", "annotated"])
+def test_kernel_constructs_parse_clean_with_every_position_kept(text):
+    assert plain_parse_has_errors(text)
+    parsed = parse_c(text)
+    assert not parsed.has_errors
+    assert len(parsed.source) == len(text)
+    assert [i for i, c in enumerate(parsed.source) if c == 10] == [i for i, c in enumerate(text) if c == 10]
+    for name, fn in functions(parsed).items():
+        assert parsed.original[fn.start_byte:].startswith(text[fn.start_byte:fn.end_byte]), name
+
+
+def test_recovered_functions_are_found_with_their_heads():
+    parsed = parse_c(RECOVERED)
+    found = functions(parsed)
+    assert sorted(found) == ["minifs_count", "minifs_first", "minifs_mode"]
+    first = found["minifs_first"]
+    assert parsed.text(first.child_by_field_name("type")) == "struct fuse_file"
+    assert first.start_point[0] + 1 == line_of(parsed, b"__bpf_kfunc")
+
+
+def test_facts_of_recovered_functions_come_out_at_their_lines():
+    program = analyze_snippet(RECOVERED.decode())
+    count = program.functions["minifs_count"]
+    assert accesses(count) == [("fuse_inode.iocachectr", "inc", "1", 8, ["fuse_inode.lock"]),
+                               ("fuse_inode.state", "assign", "1", 12, ["fuse_inode.lock"])]
+    first = program.functions["minifs_first"]
+    assert [(key, op, line) for key, op, _, line, _ in accesses(first)] == [
+        ("fuse_file.count", "read", 23), ("fuse_file.open_flags", "read", 24), ("fuse_file.iomode", "assign", 25)]
+    mode = program.functions["minifs_mode"]
+    assert [(op.op, op.line) for op in mode.lock_ops] == [("acquire", 35), ("release", 42)]
+    # the `#if` group keeps its first branch: both assignments, each under the mutex
+    assert [(a.value, a.line, sorted(a.locks)) for a in mode.accesses if a.key == "fuse_file.iomode"] == [
+        ("IOM_CACHED", 38, ["fuse_inode.mutex"]), ("IOM_UNCACHED", 41, ["fuse_inode.mutex"])]
+
+
+def test_facts_next_to_annotations_guards_and_cleanup_attributes():
+    program = analyze_snippet(ANNOTATED.decode())
+    fault = program.functions["minifs_fault"]
+    assert fault.annotations == {"must_hold": ("fuse_inode.lock",)}
+    assert accesses(fault)[0] == ("fuse_inode.iocachectr", "dec", "1", 24, ["fuse_inode.lock"])
+    guarded = program.functions["minifs_guarded"]
+    assert accesses(guarded) == [("fuse_inode.iocachectr", "inc", "1", 40, ["fuse_inode.lock"])]
+    assert program.functions["minifs_kind"].end_line == 16
+
+
+def test_recovery_rewrites_only_the_statement_that_failed():
+    text = (b"void minifs_a(struct minifs *m)\n{\n"
+            b"\tminifs_each_entry(m, e) {\n\t\tm->n++;\n\t}\n}\n\n"
+            b"void minifs_b(struct minifs *m)\n{\n"
+            b"\tDECLARE_BITMAP(mask, 8);\n\tminifs_fill(mask, sizeof(struct minifs));\n}\n")
+    parsed = parse_c(text)
+    assert not parsed.has_errors
+    first_end = text.index(b"void minifs_b")
+    assert parsed.source[:first_end] != text[:first_end]
+    assert parsed.source[first_end:] == text[first_end:]  # parsed as written: left alone
+
+
+def test_if_group_keeps_its_first_branch_or_the_else_of_an_if_0():
+    text = (b"static const struct minifs_ops minifs_ops = {\n"
+            b"\t.open = minifs_open,\n#ifdef CONFIG_MINIFS_MMAP\n\t.mmap = minifs_mmap,\n"
+            b"#else\n\t.mmap = NULL,\n#endif\n};\n\n"
+            b"int minifs_pick(int a)\n{\n#if 0\n\tif (a) {\n#else\n\tif (!a) {\n#endif\n"
+            b"\t\treturn 1;\n\t}\n\treturn 0;\n}\n")
+    parsed = parse_c(text)
+    assert not parsed.has_errors
+    source_lines = parsed.source.decode().split("\n")
+    assert source_lines[3] == "\t.mmap = minifs_mmap," and not source_lines[5].strip()
+    assert not source_lines[12].strip() and source_lines[14] == "\tif (!a) {"

@@ -663,7 +663,7 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
         if name in _NOT_MACROS and name != "offsetof":
             continue
         args = _arguments(out, match.end(1))
-        if args is None:
+        if args is None or _declares(out, match.start()):
             continue
         if _rewrite_statement_macro(out, match.start(), match.end(1), args, in_body):
             continue
@@ -676,6 +676,23 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
         out[match.start(1):match.end(1)] = b" | "
     if _DIRECTIVE.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
         _flatten_conditionals(out, node.start_byte)
+
+
+def _declares(out: bytearray, pos: int) -> bool:
+    """Whether the name at `pos` is declared there (`int f(`, `struct foo *f(`): a type comes
+    before it, where a macro call has an operator, a `(`, a `,` or a statement's start."""
+    i = _previous_token_end(out, pos)
+    if i < 0:
+        return False
+    if out[i] == ord("*"):
+        return True
+    if out[i] not in _IDENT_CHARS:
+        return False
+    word_start = i
+    while word_start > 0 and out[word_start - 1] in _IDENT_CHARS:
+        word_start -= 1
+    return out[word_start:i + 1] not in (b"return", b"case", b"else", b"do", b"sizeof", b"static", b"extern",
+                                         b"const")
 
 
 def _lines_around(out: bytearray, start: int, end: int, count: int) -> tuple[int, int]:
@@ -852,17 +869,20 @@ def _rewrite_arguments(out: bytearray, start: int, end: int, args) -> None:
 
 
 def _is_type(text: bytes) -> bool:
+    """Whether a macro argument is a type: `struct foo`, `unsigned long`, `const char *`,
+    `typeof(*p)` (not `int a`: a parameter names something)."""
     if b"\n" in text:
         return False
     if _TYPEOF.fullmatch(text):
         return True
     if not all(c in _IDENT_CHARS or c in b" \t*" for c in text):
         return False
-    words = text.replace(b"*", b" ").split()
-    if not words:
-        return False
-    return words[0].decode() in TYPE_WORDS or text.rstrip().endswith(b"*") or \
-        (len(words) == 1 and words[0].decode() in _PRIMITIVE_TYPES)
+    if text.rstrip().endswith(b"*"):
+        return bool(text.replace(b"*", b" ").split())
+    words = [w.decode() for w in text.split() if w not in (b"const", b"volatile")]
+    if words and words[0] in ("struct", "union", "enum"):
+        return len(words) == 2
+    return bool(words) and all(w in TYPE_WORDS or w in _PRIMITIVE_TYPES for w in words)
 
 
 def _flatten_conditionals(out: bytearray, pos: int) -> None:
@@ -871,11 +891,10 @@ def _flatten_conditionals(out: bytearray, pos: int) -> None:
     the first is `#if 0`): the directives and the other branches are blanked, so that a
     statement or an initializer the group cut (`} else\\n#endif\\n{`) is whole again.
     `#define` and `#undef` lines there go as well (an initializer cannot hold them)."""
-    start = pos
-    while start > 0:
+    start = out.rfind(b"\n", 0, pos) + 1
+    while start > 0 and not (out[start:start + 1] == b"{" or
+                             out[start] in _IDENT_CHARS and not _LABEL.match(out, start)):
         start = out.rfind(b"\n", 0, start - 1) + 1
-        if out[start:start + 1] == b"{" or out[start] in _IDENT_CHARS and not _LABEL.match(out, start):
-            break
     end = out.find(b"\n}", pos)
     if end < 0 or out.find(b"\n}", start, pos) >= 0:
         return
