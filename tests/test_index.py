@@ -159,3 +159,19 @@ def test_a_file_whose_analysis_fails_is_reported_and_the_rest_indexed(capsys, tr
     assert captured.err == f"reviewbot: {tree / 'inode.c'}: not indexed: ValueError: odd file\n"
     rows = rows_of(captured.out)
     assert rows["files"] == "3" and rows["failed"] == "1"
+
+
+def test_stats_prints_parse_coverage_per_directory(capsys, tmp_path):
+    clean = "int minifs_one(void)\n{\n\treturn 1;\n}\n"
+    broken = "int minifs_bad(void)\n{\n\treturn 1 +;\n}\n"
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "top.c").write_text(clean)
+    (tmp_path / "sub" / "a.c").write_text(clean + broken)
+    (tmp_path / "sub" / "deeper" / "b.h").write_text(clean.replace("one", "two"))
+    assert main(["index", "--stats", "--jobs", "1", str(tmp_path)]) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        label, _, functions, _, _, files, _ = line.split()
+        rows[label] = (functions, files)
+    assert rows == {str(tmp_path): ("1/1", "1/1"), str(tmp_path / "sub"): ("2/3", "1/2"),
+                    "total": ("3/4", "2/3")}
