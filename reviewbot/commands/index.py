@@ -123,9 +123,9 @@ def print_coverage(inputs: list[str], jobs: int) -> int:
 def _top_directory(path: str, inputs: list[str]) -> str:
     """The directory right under the input `path` was found in (the input for a file right in
     it, the file's own directory for a file given by name)."""
-    for given in [*inputs, os.path.dirname(path)]:
-        if os.path.isdir(given) and os.path.commonpath([given, path]) == os.path.normpath(given):
-            parts = os.path.relpath(path, given).split(os.sep)
+    for given in inputs:
+        parts = os.path.relpath(path, given).split(os.sep)
+        if os.path.isdir(given) and parts[0] != os.pardir:
             return os.path.join(given, *parts[:-1][:1])
     return os.path.dirname(path) or "."
 
