@@ -126,7 +126,7 @@ def _top_directory(path: str, inputs: list[str]) -> str:
     for given in inputs:
         parts = os.path.relpath(path, given).split(os.sep)
         if os.path.isdir(given) and parts[0] != os.pardir:
-            return os.path.join(given, *parts[:-1][:1])
+            return os.path.normpath(os.path.join(given, *parts[:-1][:1]))
     return os.path.dirname(path) or "."
 
 
