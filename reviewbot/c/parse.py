@@ -92,11 +92,11 @@ REGISTRATION_MACROS = frozenset({
 # identifier and checked against the tables.
 _CANDIDATE_SCANS = [re.compile(p) for p in (
     rb"_(?:_|entry|t\(|or_null_rcu)",  # annotations, list_*entry, min_t, list_first_or_null_rcu
-    rb"for_each", rb"DEFINE", rb"container_of", rb"s(?:coped_|izeof_field)",
+    rb"for_each", rb"container_of", rb"s(?:coped_|izeof_field)",
     rb"no(?:inline|trace|instr|kprobe_inline)", rb"offsetofend", rb"va_arg", rb"asmlinkage",
     rb"alloc_percpu", rb"module_(?:init|exit)", rb"initcall",
-    rb"(?<=\n)[A-Z][A-Z0-9_]*\(",  # a macro call at the start of a line (at file scope)
 )]
+_LINE_START_MACRO = re.compile(rb"\n([A-Z][A-Z0-9_]*)\(")  # a macro call opening a line (at file scope)
 _COMMENT = re.compile(rb"/\*.*?\*/", re.S)
 _UPPERCASE_NAME = re.compile(r"[A-Z][A-Z0-9_]*")  # a macro by kernel convention
 # Function heads of the form NAME(function, type, parameter, type, parameter, ...)
@@ -208,7 +208,7 @@ def rewrite_kernel_macros(original: bytes) -> Rewrite:
 
 def _candidate_sites(data: bytes) -> list[tuple[int, int]]:
     """(start, end) of every identifier that may be a macro the pre-pass rewrites, in order."""
-    sites = set()
+    sites = {(match.start(1) - 1, match.end(1) - 1) for match in _LINE_START_MACRO.finditer(b"\n" + data)}
     for scan in _CANDIDATE_SCANS:
         for match in scan.finditer(data):
             start = end = match.start()
@@ -217,8 +217,7 @@ def _candidate_sites(data: bytes) -> list[tuple[int, int]]:
             while end < len(data) and data[end] in _IDENT_CHARS:
                 end += 1
             name = data[start:end]
-            if b"for_each" in name or name.startswith(b"DEFINE_") or _SYSCALL.fullmatch(name.decode()) \
-                    or (start == 0 or data[start - 1] == ord("\n")) and _UPPERCASE_NAME.fullmatch(name.decode()) \
+            if b"for_each" in name or _SYSCALL.fullmatch(name.decode()) \
                     or name.decode() in _KNOWN_NAMES:
                 sites.add((start, end))
     return sorted(sites)
