@@ -16,7 +16,12 @@ The sites are found by a small lexer, not a C parser: a few scans for literal su
 candidate identifiers (checked against the tables below by their whole name), candidates in
 block comments, `//` comments, string and character literals and preprocessor lines are
 skipped, and a macro's arguments are delimited by balanced parentheses. Every rewrite is local
-to one macro call. The pre-pass costs about a seventh of the parse.
+to one macro call.
+
+What no table can name (a subsystem's own loop macros, `STATIC`, a macro given a type or
+statements, an `#if` group that cuts a statement in two) is found where tree-sitter's parse
+fails: the statement around each ERROR or MISSING node is rewritten the same way, and the text
+parsed again (see `recover`). Code that parsed is left as written.
 """
 
 from __future__ import annotations
