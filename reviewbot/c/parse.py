@@ -534,8 +534,9 @@ def _rewrite_definition(out: bytearray, start: int, end: int) -> None:
 # What the name tables above cannot know (a subsystem's own loop macro, `STATIC`, a macro given
 # a type, a statement cut by `#if`) is found where tree-sitter failed: each ERROR or MISSING node
 # points at a statement, and the macro shapes of that statement alone are rewritten, the same
-# length-preserving way. Code that parsed is never touched. A round of rewrites is kept only
-# when it leaves fewer damaged definitions (or as many, with fewer errors).
+# length-preserving way (an `#if` group near an error is resolved in the whole definition). A
+# round of rewrites is kept only when it leaves less code in damaged definitions (or as much,
+# with fewer errors).
 
 RECOVERY_ROUNDS = 3
 # Words that begin a type; an argument made of them (and `*`) is a type, not an expression.
@@ -560,6 +561,7 @@ _MACRO_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 # An argument list that may hold a type or an operator (most hold neither: not split at all).
 _ARGUMENT_HINT = re.compile(rb"[*=<>!]|\b(?:typeof|__typeof__|%s)\b"
                             % "|".join(sorted(TYPE_WORDS | _PRIMITIVE_TYPES)).encode())
+_TYPEOFS = (b"typeof", b"__typeof__", b"__typeof")
 _TYPEOF = re.compile(rb"(?:typeof|__typeof__|__typeof)\s*\(.*\)\s*\**", re.S)
 _OPERATOR = re.compile(rb"[-+*/%<>=!&|^~]+")
 _WORDS = re.compile(rb"[\w\s*]+")
@@ -580,6 +582,7 @@ def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
     again, a few rounds while that helps: the final text and its tree. The new parse reuses the
     old tree outside the rewritten spans."""
     score = _damage(tree)
+    in_comment = _CommentIndex(source)
     for _ in range(RECOVERY_ROUNDS):
         out = bytearray(source)
         seen = set()
@@ -587,7 +590,7 @@ def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
             span = _statement_span(out, node.start_byte, node.end_byte)
             if (span, node.type) not in seen:
                 seen.add((span, node.type))
-                _rewrite_at_error(out, node, ancestors, span)
+                _rewrite_at_error(out, node, ancestors, span, in_comment)
         if out == source:
             break
         edited = tree.copy()
@@ -646,14 +649,17 @@ def _error_sites(root) -> list:
 
 
 def _damage(tree: Tree) -> tuple[int, int]:
-    """(definitions at file scope holding an error, error sites)."""
+    """(bytes of the definitions at file scope holding an error, error sites). A rewrite that
+    unbalances braces makes one damaged definition of all that follows: counted by its size."""
     sites = _error_sites(tree.root_node)
-    damaged = {ancestors[1].start_byte if len(ancestors) > 1 else node.start_byte
-               for node, ancestors in sites}
-    return len(damaged), len(sites)
+    damaged = {}
+    for node, ancestors in sites:
+        top = ancestors[1] if len(ancestors) > 1 else node
+        damaged[top.start_byte] = max(top.end_byte - top.start_byte, 1)
+    return sum(damaged.values()), len(sites)
 
 
-def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) -> None:
+def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int], in_comment) -> None:
     parent = ancestors[-1] if ancestors else None
     if parent is not None and parent.type in ("function_definition", "declaration") and node.type == "ERROR":
         if _rewrite_specifier_macro(out, node, parent):
@@ -664,7 +670,8 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
     start, end = span
     for match in _MACRO_CALL.finditer(out, start, end):
         name = match.group(1).decode()
-        if name in _NOT_MACROS and name != "offsetof":
+        if name in _NOT_MACROS and name != "offsetof" and name.encode() not in _TYPEOFS or \
+                in_comment(match.start()) or not _in_code_line(out, match.start()):
             continue
         args = _arguments(out, match.end(1))
         if args is None or _declares(out, match.start()):
@@ -678,8 +685,10 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int]) ->
         _rewrite_arguments(out, match.start(), match.end(1), args)
     for match in _CASE_RANGE.finditer(out, start, end):
         out[match.start(1):match.end(1)] = b" | "
-    if _DIRECTIVE.search(out, *_lines_around(out, start, end, CONDITIONAL_REACH)):
-        _flatten_conditionals(out, node.start_byte)
+    near = _lines_around(out, start, end, CONDITIONAL_REACH)
+    for directive in [m.start() for m in _DIRECTIVE.finditer(out, *near)]:
+        if _DIRECTIVE.match(out, directive):  # not blanked with an earlier group
+            _flatten_conditionals(out, directive)
 
 
 def _declares(out: bytearray, pos: int) -> bool:
@@ -785,12 +794,16 @@ def _statement_span(out: bytearray, start: int, end: int) -> tuple[int, int]:
 
 
 def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body: bool) -> bool:
-    """A macro call beginning a statement, in a function body:
+    """A macro call beginning a statement: one naming a type (`DARRAY(struct x, 4) v;`,
+    `typeof(p->x) v = ...;`) becomes an identifier; in a function body
+    (inside a block, or indented when the whole function failed):
     - a loop (`skb_queue_walk(q, skb) {`, one followed by its body) becomes a `for`;
     - one given statements (`DLM_ASSERT(x, dump(r););`) becomes a block of them;
-    - one without `;` before a `}` or a directive (an x-macro list) is blanked;
+    - one without `;` before a `}`, a directive or another call of itself (an x-macro list) is
+      blanked;
     and anywhere, a declaration (`DECLARE_BITMAP(seen, N) = { 0 };`, `static DEFINE_X(name, ...);`)
-    becomes a declaration of its first argument."""
+    becomes a declaration of its first argument, or of its second with the type of its first
+    (`static DEFINE_PER_CPU(struct foo, name);`)."""
     statement_start = _at_statement_start(out, start)
     after_static = not statement_start and _after_word(out, start, b"static")
     if not statement_start and not after_static:
@@ -798,26 +811,39 @@ def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body
     opening, commas, closing = args
     follow = _skip_space(out, closing + 1)
     following = out[follow] if follow < len(out) else None
+    declared = _IDENTIFIER.match(out, follow)
+    if statement_start and declared and b"\n" not in out[start:closing]:
+        after = _skip_space(out, declared.end())
+        if after < len(out) and (out[after] in b";,[" or out[after] == ord("=") and out[start:end] in _TYPEOFS):
+            _as_identifier(out, start, closing + 1)  # `DARRAY(struct x, 4) v;`: a macro naming a type
+            return True
+    in_body = in_body or out[out.rfind(b"\n", 0, start) + 1] in b" \t"  # a whole function failed
     if in_body and statement_start:
-        if following is not None and (following == ord("{") or following in _IDENT_CHARS):
+        next_call = _MACRO_CALL.match(out, follow)
+        if following is None or following in b"}#" or next_call and next_call.group(1) == out[start:end]:
+            _blank(out, start, closing + 1)
+            return True
+        if following == ord("{") or following in _IDENT_CHARS:
             before = bytes(out)
             _rewrite_loop(out, start, end)
             return out != before
-        if following is None or following in b"}#":
-            _blank(out, start, closing + 1)
-            return True
         if _has_statements(out, opening, closing):
             out[start] = ord("{")
             _blank(out, start + 1, opening + 1)
             out[closing] = ord("}")
             return True
-    name = out[start:end].decode()
-    if following is not None and following in b"=;" and _UPPERCASE_NAME.fullmatch(name):
-        spans = _split(opening, commas, closing)
-        first = _stripped(out, spans[0]) if spans else None
-        if first and _IDENTIFIER.fullmatch(out[first[0]:first[1]]) and opening + 1 - start >= 4:
+    # a call statement `DEFINE_X(name);` parses: a declaration fails only as `static` or with `=`
+    if (after_static or following == ord("=")) and _UPPERCASE_NAME.fullmatch(out[start:end].decode()):
+        spans = [_stripped(out, span) for span in _split(opening, commas, closing)]
+        if len(spans) >= 2 and _is_type(out[spans[0][0]:spans[0][1]]) and \
+                _IDENTIFIER.fullmatch(out[spans[1][0]:spans[1][1]]):  # DEFINE_PER_CPU(type, name)
+            _blank(out, start, spans[0][0])
+            _blank(out, spans[0][1], spans[1][0])
+            _blank(out, spans[1][1], closing + 1)
+            return True
+        if spans and _IDENTIFIER.fullmatch(out[spans[0][0]:spans[0][1]]) and opening + 1 - start >= 4:
             out[start:opening + 1] = b"int " + b" " * (opening + 1 - start - 4)
-            _blank(out, first[1], closing + 1)
+            _blank(out, spans[0][1], closing + 1)
             return True
     return False
 
@@ -831,10 +857,13 @@ def _after_word(out: bytearray, pos: int, word: bytes) -> bool:
 
 
 def _has_statements(out: bytearray, opening: int, closing: int) -> bool:
-    """Whether an argument list holds a `;` (outside string and character literals)."""
+    """Whether an argument list holds a `;` of its own (not one in a string or character
+    literal, nor in a statement expression `({ ... })` passed as an argument)."""
     i = out.find(b";", opening, closing)
     while i >= 0:
-        if _in_code_line(out, i):
+        inside = out[opening + 1:i]
+        if inside.count(b"(") + inside.count(b"{") == inside.count(b")") + inside.count(b"}") and \
+                _in_code_line(out, i):
             return True
         i = out.find(b";", i + 1, closing)
     return False
@@ -862,14 +891,19 @@ def _rewrite_arguments(out: bytearray, start: int, end: int, args) -> None:
             continue
         text = out[first:last]
         if _is_type(text):
-            out[first:last] = bytes(c if c in _IDENT_CHARS else ord("_") for c in text)
-            if out[first] in b"0123456789":
-                out[first] = ord("_")
+            _as_identifier(out, first, last)
             changed = True
         elif _OPERATOR.fullmatch(text):
             out[first:last] = b"0" + b" " * (last - first - 1)
     if changed and out[start:end] == b"offsetof":
         out[start:end] = b"OFFSETOF"
+
+
+def _as_identifier(out: bytearray, start: int, end: int) -> None:
+    """`struct foo *` -> `struct_foo__`: one identifier of the same width."""
+    out[start:end] = bytes(c if c in _IDENT_CHARS else ord("_") for c in out[start:end])
+    if out[start] in b"0123456789":
+        out[start] = ord("_")
 
 
 def _is_type(text: bytes) -> bool:
@@ -906,7 +940,7 @@ def _flatten_conditionals(out: bytearray, pos: int) -> None:
     line_start = start
     while line_start < end:
         line_end = out.find(b"\n", line_start)
-        while out[line_end - 1:line_end] == b"\\":  # a directive continued on the next line
+        while out[line_end - 1:line_end] == b"\\" and line_end < end:  # a directive continued
             line_end = out.find(b"\n", line_end + 1)
         directive = _DIRECTIVE.match(out, line_start, line_end)
         lines.append((line_start, line_end, directive and directive.group(1)))
