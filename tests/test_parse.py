@@ -393,3 +393,24 @@ def test_if_group_keeps_its_first_branch_or_the_else_of_an_if_0():
     source_lines = parsed.source.decode().split("\n")
     assert source_lines[3] == "\t.mmap = minifs_mmap," and not source_lines[5].strip()
     assert not source_lines[12].strip() and source_lines[14] == "\tif (!a) {"
+
+
+def test_recovery_of_lists_types_and_declarations_keeps_calls_calls():
+    text = (b"static DEFINE_PER_CPU(struct minifs_stats, minifs_stats);\n"
+            b"const char *minifs_name(int op)\n{\n"
+            b"\ttypeof(minifs->op) copy = op;\n"
+            b"\tMINIFS_ARRAY(struct minifs, 4) found;\n"
+            b"\t/* minifs_each(x) { in a comment */\n"
+            b"\tMINIFS_ERR(copy, \"no such op\");\n"
+            b"\tswitch (op) {\n\tN(OPEN) N(CLOSE)\n\tN(READ)\n\t}\n"
+            b"\treturn \"minifs_each(op) {\";\n}\n")
+    parsed = parse_c(text)
+    assert not parsed.has_errors
+    lines = parsed.source.decode().split("\n")
+    assert lines[0].split() == ["static", "struct", "minifs_stats", "minifs_stats", ";"]
+    assert lines[3].split()[0] == "typeof_minifs__op_" and lines[4].split()[0] == "MINIFS_ARRAY_struct_minifs__4_"
+    assert lines[5:7] == text.decode().split("\n")[5:7]  # comment and call statement as written
+    assert not lines[8].strip() and not lines[9].strip()  # the x-macro list
+    assert lines[11] == text.decode().split("\n")[11]  # a string as written
+    calls = [parsed.text(c.child_by_field_name("function")) for c in nodes(parsed.tree.root_node, "call_expression")]
+    assert calls == ["MINIFS_ERR"]
