@@ -559,10 +559,11 @@ _NOT_MACROS = frozenset({
 _IDENTIFIER = re.compile(rb"[A-Za-z_]\w*")
 _MACRO_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 # An argument list that may hold a type or an operator (most hold neither: not split at all).
-_ARGUMENT_HINT = re.compile(rb"[*=<>!]|\b(?:typeof|__typeof__|%s)\b"
+_ARGUMENT_HINT = re.compile(rb"[*=<>!]|\b[0-9]\w*_|\b(?:typeof|__typeof__|%s)\b"
                             % "|".join(sorted(TYPE_WORDS | _PRIMITIVE_TYPES)).encode())
 _TYPEOFS = (b"typeof", b"__typeof__", b"__typeof")
 _TYPEOF = re.compile(rb"(?:typeof|__typeof__|__typeof)\s*\(.*\)\s*\**", re.S)
+_PASTED = re.compile(rb"[0-9]\w*_\w*")  # no number holds `_`
 _OPERATOR = re.compile(rb"[-+*/%<>=!&|^~]+")
 _WORDS = re.compile(rb"[\w\s*]+")
 _CASE_RANGE = re.compile(rb"\bcase\b[^:;\n]*?(\.\.\.)")
@@ -571,6 +572,7 @@ _SPECIFIER_WORDS = TYPE_WORDS | _PRIMITIVE_TYPES | {"static", "inline", "extern"
                                                     "__inline__"}
 CHANGE_CHUNK = 64
 _DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif|define|undef)\b", re.M)
+_DEFINE = re.compile(rb"[ \t]*#[ \t]*define\b")
 _LABEL = re.compile(rb"[A-Za-z_]\w*[ \t]*:(?!:)")
 _IF_ZERO = re.compile(rb"[ \t]*#[ \t]*if[ \t]+0\b")
 CONDITIONAL_REACH = 3  # lines from an error within which an `#if` group may have cut its statement
@@ -660,6 +662,10 @@ def _damage(tree: Tree) -> tuple[int, int]:
 
 
 def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int], in_comment) -> None:
+    definition = _macro_definition_at(out, node.start_byte)
+    if definition is not None:  # a macro's body need not be C on its own; it holds no facts
+        _blank(out, *definition)
+        return
     parent = ancestors[-1] if ancestors else None
     if parent is not None and parent.type in ("function_definition", "declaration") and node.type == "ERROR":
         if _rewrite_specifier_macro(out, node, parent):
@@ -667,16 +673,17 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int], in
     if parent is not None and _rewrite_unknown_word(out, node, parent):
         return
     in_body = any(a.type == "compound_statement" for a in ancestors)
+    in_members = any(a.type == "field_declaration_list" for a in ancestors)
     start, end = span
     for match in _MACRO_CALL.finditer(out, start, end):
         name = match.group(1).decode()
-        if name in _NOT_MACROS and name != "offsetof" and name.encode() not in _TYPEOFS or \
-                in_comment(match.start()) or not _in_code_line(out, match.start()):
+        if name in _SPECIFIER_WORDS or name in _NOT_MACROS and name != "offsetof" and name.encode() not in _TYPEOFS \
+                or in_comment(match.start()) or not _in_code_line(out, match.start()):
             continue
         args = _arguments(out, match.end(1))
         if args is None or _declares(out, match.start()):
             continue
-        if _rewrite_statement_macro(out, match.start(), match.end(1), args, in_body):
+        if _rewrite_statement_macro(out, match.start(), match.end(1), args, in_body, in_members):
             continue
         if _next_to_string(out, match.start(), args[2]):
             out[match.start()] = out[args[2]] = ord('"')
@@ -689,6 +696,19 @@ def _rewrite_at_error(out: bytearray, node, ancestors, span: tuple[int, int], in
     for directive in [m.start() for m in _DIRECTIVE.finditer(out, *near)]:
         if _DIRECTIVE.match(out, directive):  # not blanked with an earlier group
             _flatten_conditionals(out, directive)
+
+
+def _macro_definition_at(out: bytearray, pos: int) -> tuple[int, int] | None:
+    """(start, end) of the `#define` whose lines (continuations included) hold `pos`."""
+    start = out.rfind(b"\n", 0, pos) + 1
+    while start > 1 and out[start - 2] == ord("\\"):
+        start = out.rfind(b"\n", 0, start - 1) + 1
+    if not _DEFINE.match(out, start):
+        return None
+    end = out.find(b"\n", pos)
+    while end > 0 and out[end - 1] == ord("\\"):
+        end = out.find(b"\n", end + 1)
+    return start, len(out) if end < 0 else end
 
 
 def _declares(out: bytearray, pos: int) -> bool:
@@ -724,10 +744,10 @@ def _rewrite_specifier_macro(out: bytearray, node, parent) -> bool:
     declarator = parent.child_by_field_name("declarator")
     if declarator is None or node.start_byte >= declarator.start_byte:
         return False
-    text = out[node.start_byte:node.end_byte]
-    if not _WORDS.fullmatch(text):
+    words = out[node.start_byte:node.end_byte].split()
+    if not words or not _WORDS.fullmatch(out, node.start_byte, node.end_byte):
         return False
-    if text.split()[0].decode() not in _SPECIFIER_WORDS:
+    if words[0].decode() not in _SPECIFIER_WORDS:
         _blank(out, node.start_byte, node.end_byte)  # the unknown word is the one that failed
         return True
     for child in parent.children:  # the unknown word is the one taken for the type
@@ -793,7 +813,8 @@ def _statement_span(out: bytearray, start: int, end: int) -> tuple[int, int]:
     return line_start, len(out) if line_end < 0 else line_end
 
 
-def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body: bool) -> bool:
+def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body: bool,
+                             in_members: bool) -> bool:
     """A macro call beginning a statement: one naming a type (`DARRAY(struct x, 4) v;`,
     `typeof(p->x) v = ...;`) becomes an identifier; in a function body
     (inside a block, or indented when the whole function failed):
@@ -801,7 +822,8 @@ def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body
     - one given statements (`DLM_ASSERT(x, dump(r););`) becomes a block of them;
     - one without `;` before a `}`, a directive or another call of itself (an x-macro list) is
       blanked;
-    and anywhere, a declaration (`DECLARE_BITMAP(seen, N) = { 0 };`, `static DEFINE_X(name, ...);`)
+    and a declaration (`DECLARE_BITMAP(seen, N) = { 0 };`, `static DEFINE_X(name, ...);`, a
+    struct member `DECLARE_BITMAP(bits, N);`, a file-scope `TRACE_EVENT(name, ...);`)
     becomes a declaration of its first argument, or of its second with the type of its first
     (`static DEFINE_PER_CPU(struct foo, name);`)."""
     statement_start = _at_statement_start(out, start)
@@ -817,7 +839,8 @@ def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body
         if after < len(out) and (out[after] in b";,[" or out[after] == ord("=") and out[start:end] in _TYPEOFS):
             _as_identifier(out, start, closing + 1)  # `DARRAY(struct x, 4) v;`: a macro naming a type
             return True
-    in_body = in_body or out[out.rfind(b"\n", 0, start) + 1] in b" \t"  # a whole function failed
+    # indented outside a struct: in a function body, even when the whole function failed
+    in_body = in_body or not in_members and out[out.rfind(b"\n", 0, start) + 1] in b" \t"
     if in_body and statement_start:
         next_call = _MACRO_CALL.match(out, follow)
         if following is None or following in b"}#" or next_call and next_call.group(1) == out[start:end]:
@@ -832,8 +855,9 @@ def _rewrite_statement_macro(out: bytearray, start: int, end: int, args, in_body
             _blank(out, start + 1, opening + 1)
             out[closing] = ord("}")
             return True
-    # a call statement `DEFINE_X(name);` parses: a declaration fails only as `static` or with `=`
-    if (after_static or following == ord("=")) and _UPPERCASE_NAME.fullmatch(out[start:end].decode()):
+    # in a function, `DEFINE_X(name);` parses as a call: a declaration fails there only as
+    # `static` or with `=`
+    if (after_static or following == ord("=") or not in_body) and _UPPERCASE_NAME.fullmatch(out[start:end].decode()):
         spans = [_stripped(out, span) for span in _split(opening, commas, closing)]
         if len(spans) >= 2 and _is_type(out[spans[0][0]:spans[0][1]]) and \
                 _IDENTIFIER.fullmatch(out[spans[1][0]:spans[1][1]]):  # DEFINE_PER_CPU(type, name)
@@ -880,7 +904,8 @@ def _next_to_string(out: bytearray, start: int, closing: int) -> bool:
 
 def _rewrite_arguments(out: bytearray, start: int, end: int, args) -> None:
     """Each argument of a macro call that is a type (`struct foo *`, `unsigned long`) becomes an
-    identifier of the same width, one that is an operator (`ASSERTCMP(a, ==, b)`) a `0`;
+    identifier of the same width, one that is an operator (`ASSERTCMP(a, ==, b)`) a `0`, one
+    that is a name part beginning with a digit (`20MHZ_IN_6GHZ`) a name;
     `offsetof` given a member path becomes a macro call too."""
     if not _ARGUMENT_HINT.search(out, args[0], args[2]):
         return
@@ -895,6 +920,8 @@ def _rewrite_arguments(out: bytearray, start: int, end: int, args) -> None:
             changed = True
         elif _OPERATOR.fullmatch(text):
             out[first:last] = b"0" + b" " * (last - first - 1)
+        elif _PASTED.fullmatch(text):  # `PFLAG(PHY, 0, 20MHZ_IN_40MHZ)`: a name part, not a number
+            out[first] = ord("_")
     if changed and out[start:end] == b"offsetof":
         out[start:end] = b"OFFSETOF"
 
