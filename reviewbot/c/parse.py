@@ -388,9 +388,12 @@ def _stripped(buf: bytearray, span: tuple[int, int]) -> tuple[int, int]:
     return start, end
 
 
+_BLANKS = bytes(10 if c == 10 else 32 for c in range(256))  # every byte a space, but newlines
+
+
 def _blank(buf: bytearray, start: int, end: int) -> None:
     """Spaces over buf[start:end], newlines kept."""
-    buf[start:end] = bytes(c if c == 10 else 32 for c in buf[start:end])
+    buf[start:end] = bytes(buf[start:end]).translate(_BLANKS)
 
 
 def _text(buf: bytearray, span: tuple[int, int]) -> str:
@@ -583,12 +586,13 @@ def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
     """Rewrite the macro shapes at the parse errors of `tree` (the tree of `source`) and parse
     again, a few rounds while that helps: the final text and its tree. The new parse reuses the
     old tree outside the rewritten spans."""
-    score = _damage(tree)
+    sites = _error_sites(tree.root_node)
+    score = _damage(sites)
     in_comment = _CommentIndex(source)
     for _ in range(RECOVERY_ROUNDS):
         out = bytearray(source)
         seen = set()
-        for node, ancestors in _error_sites(tree.root_node):
+        for node, ancestors in sites:
             span = _statement_span(out, node.start_byte, node.end_byte)
             if (span, node.type) not in seen:
                 seen.add((span, node.type))
@@ -596,14 +600,16 @@ def recover(source: bytes, tree: Tree) -> tuple[bytes, Tree]:
         if out == source:
             break
         edited = tree.copy()
+        rows = _Rows(out)
         for start, end in _changed_spans(source, out):
-            edited.edit(start_byte=start, old_end_byte=end, new_end_byte=end, start_point=_point(out, start),
-                        old_end_point=_point(out, end), new_end_point=_point(out, end))
+            edited.edit(start_byte=start, old_end_byte=end, new_end_byte=end, start_point=rows.point(start),
+                        old_end_point=rows.point(end), new_end_point=rows.point(end))
         new_tree = _parser.parse(bytes(out), edited)
-        new_score = _damage(new_tree)
+        new_sites = _error_sites(new_tree.root_node)
+        new_score = _damage(new_sites)
         if new_score >= score:
             break
-        source, tree, score = bytes(out), new_tree, new_score
+        source, tree, sites, score = bytes(out), new_tree, new_sites, new_score
         if not tree.root_node.has_error:
             break
     return source, tree
@@ -632,9 +638,16 @@ def _changed_spans(old: bytes, new: bytearray) -> list[tuple[int, int]]:
     return spans
 
 
-def _point(data: bytearray, pos: int) -> tuple[int, int]:
-    row = data.count(b"\n", 0, pos)
-    return row, pos - (data.rfind(b"\n", 0, pos) + 1)
+class _Rows:
+    """(row, column) of byte positions asked in increasing order, newlines counted once."""
+
+    def __init__(self, data: bytearray):
+        self.data, self.pos, self.row = data, 0, 0
+
+    def point(self, pos: int) -> tuple[int, int]:
+        self.row += self.data.count(b"\n", self.pos, pos)
+        self.pos = pos
+        return self.row, pos - (self.data.rfind(b"\n", 0, pos) + 1)
 
 
 def _error_sites(root) -> list:
@@ -650,10 +663,10 @@ def _error_sites(root) -> list:
     return sites
 
 
-def _damage(tree: Tree) -> tuple[int, int]:
-    """(bytes of the definitions at file scope holding an error, error sites). A rewrite that
-    unbalances braces makes one damaged definition of all that follows: counted by its size."""
-    sites = _error_sites(tree.root_node)
+def _damage(sites: list) -> tuple[int, int]:
+    """(bytes of the definitions at file scope holding an error site, error sites). A rewrite
+    that unbalances braces makes one damaged definition of all that follows: counted by its
+    size."""
     damaged = {}
     for node, ancestors in sites:
         top = ancestors[1] if len(ancestors) > 1 else node
