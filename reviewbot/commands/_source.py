@@ -19,11 +19,13 @@ def seconds(text: str) -> float:
     return value
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """`optional`: SOURCE may be left out (the command then reads stdin)."""
     parser.add_argument(
-        "source", nargs="+", metavar="SOURCE",
+        "source", nargs="*" if optional else "+", metavar="SOURCE",
         help="the series: a lore message-id or URL, an mbox, a directory of patch files, "
-             "patch files, or a git range A..B")
+             "patch files, or a git range A..B" + ("; `-` or none: one patch mail on stdin"
+                                                   if optional else ""))
     parser.add_argument(
         "--tree", metavar="DIR",
         help="the kernel git tree: analyse whole files (default for A..B: the current "

@@ -1,5 +1,12 @@
 """Review a patch series: findings per patch, as text, JSON, SARIF or list-style reply mails.
 
+SOURCE `-` (or none, with a patch mail piped in) reads one patch mail from stdin, the way b4's
+check hooks and git's sendemail-validate hook give it: reviewbot finds the patch in the git
+tree of the current directory and reports the findings of that patch, with the patches before
+it as context. As b4's `b4.prep-perpatch-check-cmd`:
+
+    reviewbot check --format b4-prep
+
 Exit status: 0 when no new finding is at or above --fail-on (default high), 1 when one is,
 2 on a usage or input error.
 """
@@ -14,6 +21,7 @@ import sys
 from pathlib import Path
 
 from reviewbot import service
+from reviewbot.commands._patchmail import STDIN, review_patch_mail
 from reviewbot.commands._source import add_source_arguments, spec_from_args
 from reviewbot.errors import InputError
 from reviewbot.findings import NEW, Finding
@@ -25,7 +33,7 @@ FAIL_ON = ("critical", "high", "medium", "low", NEVER)
 
 
 def add_arguments(parser) -> None:
-    add_source_arguments(parser)
+    add_source_arguments(parser, optional=True)
     parser.add_argument("--format", choices=list(renderers()), default="text",
                         help="output format (default: text)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default="high",
@@ -40,7 +48,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    review = service.review(spec_from_args(args))
+    review = reviewed(args)
     # the replies come from whoever git would sign a commit as in the tree
     sender = _git_identity(review.tree) if args.format == "mail" else None
     options = RenderOptions(show_all=args.show_all, tables=args.tables, sender=sender)
@@ -53,6 +61,15 @@ def run(args) -> int:
         else:
             sys.stdout.write(output)
     return 1 if failing(review, args.fail_on) else 0
+
+
+def reviewed(args) -> Review:
+    """The review SOURCE names; of the patch mail on stdin, only that patch's findings."""
+    if args.source not in ([], [STDIN]):
+        return service.review(spec_from_args(args))
+    if not args.source and sys.stdin.isatty():
+        raise InputError("reviewbot check", "no SOURCE given and no patch mail piped to stdin")
+    return review_patch_mail(sys.stdin.buffer.read(), Path.cwd(), args.tree)
 
 
 def failing(review: Review, fail_on: str) -> list[Finding]:
