@@ -50,14 +50,14 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     review = reviewed(args)
     # the replies come from whoever git would sign a commit as in the tree
-    sender = _git_identity(review.tree) if args.format == "mail" else None
+    sender = git_identity(review.tree) if args.format == "mail" else None
     options = RenderOptions(show_all=args.show_all, tables=args.tables, sender=sender)
     if args.format == "mail" and args.output:  # a directory of .eml files, new findings only
         _write_eml_directory(Path(args.output), mail.replies(review, sender))
     else:
         output = render(args.format, review, options)
         if args.output:
-            _write_file(Path(args.output), output)
+            write_file(Path(args.output), output)
         else:
             sys.stdout.write(output)
     return 1 if failing(review, args.fail_on) else 0
@@ -79,7 +79,7 @@ def failing(review: Review, fail_on: str) -> list[Finding]:
     return [f for f in review.findings if f.status == NEW and at_or_above(f.severity, fail_on)]
 
 
-def _git_identity(tree: str | None) -> str | None:
+def git_identity(tree: str | None) -> str | None:
     """`Name <address>` as git would sign a commit here, for the replies' From; None if unset."""
     done = subprocess.run(["git", "var", "GIT_AUTHOR_IDENT"], cwd=tree, capture_output=True,
                           text=True)
@@ -88,7 +88,7 @@ def _git_identity(tree: str | None) -> str | None:
     return done.stdout.strip().rsplit(" ", 2)[0]  # drop the timestamp and time zone
 
 
-def _write_file(path: Path, content: str) -> None:
+def write_file(path: Path, content: str) -> None:
     """Write a file through a temporary file renamed into place, so a reader never sees half
     of it. A device or a pipe (/dev/stdout, a fifo) is written to as it is: renaming over it
     would put a plain file in its place."""
@@ -117,7 +117,7 @@ def _write_eml_directory(path: Path, messages) -> None:
     texts = {mail.eml_name(i, msg): msg.as_string() for i, msg in enumerate(messages, start=1)}
     if path.is_dir():
         for name, content in texts.items():
-            _write_file(path / name, content)
+            write_file(path / name, content)
         return
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
