@@ -4,9 +4,10 @@ patchwork, keeping what is posted and recording every request.
 Collections are kept by path: a POST to a listing path adds an item (with an `id`), a GET
 answers the items page by page (`per_page`, `page`, a Link header to the next page), a PATCH or
 PUT to `<listing>/<id>` (GitHub's `issues/comments/<id>`, GitLab's `notes/<id>`) edits the
-item. A GitHub review adds its comments to the pull request's review comments. `fail` queues
-answers to give instead of the next requests (a 429 with Retry-After, a 500, ...). A request
-without the expected token is answered 401.
+item; pages hold at most `page_size` items, so that clients have to follow the links. A GitHub
+review adds its comments to the pull request's review comments. `fail` queues answers to give
+instead of the next requests (a 429 with Retry-After, a 500, ...); `fail_post` maps n to the
+answer for the n-th POST, PATCH or PUT. A request without the expected token is answered 401.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class FakeForge:
         self.collections: dict[str, list[dict]] = {}
         self.requests: list[Request] = []
         self.fail: list[tuple[int, dict, dict]] = []  # (status, headers, json body)
+        self.fail_post: dict[int, tuple[int, dict, dict]] = {}
+        self.page_size = 2
         self.next_id = 1
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
@@ -67,6 +70,8 @@ class FakeForge:
             self.requests.append(Request(method, path, query, payload, auth))
             if self.fail:
                 return self.fail.pop(0)
+            if method != "GET" and len(self.posts()) in self.fail_post:
+                return self.fail_post.pop(len(self.posts()))
             if auth != self.token:
                 return 401, {}, {"message": "Bad credentials"}
             if method == "GET":
@@ -86,7 +91,8 @@ class FakeForge:
             return 200, {}, [{"id": pid, "msgid": f"<{msgid}>"}
                              for msgid, pid in self.patchwork_patches.items() if msgid == wanted]
         items = self.collections.get(path, [])
-        per_page, page = int(query.get("per_page", 30)), int(query.get("page", 1))
+        per_page = min(int(query.get("per_page", 30)), self.page_size)
+        page = int(query.get("page", 1))
         headers = {}
         if page * per_page < len(items):
             headers["Link"] = (f'<{self.url}{path}?per_page={per_page}&page={page + 1}>; '

@@ -121,26 +121,33 @@ def test_the_cap_sends_the_rest_to_the_summary(branch, tmp_path, monkeypatch):
     assert summary["body"].count("(only here)") == 3
 
 
-def test_rate_limit_is_waited_out(branch, tmp_path, monkeypatch):
+def test_rate_limits_and_server_errors_are_waited_out(branch, tmp_path, monkeypatch):
     with FakeForge(f"Bearer {TOKEN}") as forge:
         forge.fail = [(429, {"Retry-After": "1"}, {"message": "slow down"}),
+                      (403, {"X-RateLimit-Remaining": "0", "Retry-After": "0"},
+                       {"message": "API rate limit exceeded"}),
                       (502, {}, {"message": "bad gateway"})]
         github_env(monkeypatch, forge, tmp_path, "pull_request", pull_request(branch))
-        ci(branch, "--base", "base", "--post", "github")
-    first, second, third = forge.requests[:3]
-    assert first.path == second.path == third.path
+        assert ci(branch, "--base", "base", "--post", "github", "--fail-on", "never") == 0
+    first, second, third, fourth = forge.requests[:4]
+    assert first.path == second.path == third.path == fourth.path
     assert second.at - first.at >= 1.0  # Retry-After: 1
     assert len(forge.items(f"{REPO}/pulls/7/reviews")) == 1
 
 
-def test_a_bad_token_is_a_one_line_error_and_exit_2(branch, tmp_path, monkeypatch, capsys):
-    with FakeForge("Bearer the-right-token") as forge:
+@pytest.mark.parametrize("token, refusal, message", [
+    ("Bearer the-right-token", None, "401 Bad credentials"),
+    (f"Bearer {TOKEN}", (403, {}, {"message": "Resource not accessible by integration"}),
+     "403 Resource not accessible by integration")])
+def test_a_refusing_server_is_a_one_line_error_and_exit_2(branch, tmp_path, monkeypatch, capsys,
+                                                          token, refusal, message):
+    with FakeForge(token) as forge:
+        forge.fail = [refusal] if refusal else []
         github_env(monkeypatch, forge, tmp_path, "pull_request", pull_request(branch))
         assert ci(branch, "--base", "base", "--post", "github") == 2
     err = capsys.readouterr().err
-    assert err.splitlines() == [
-        f"reviewbot: github: GET {REPO}/pulls/7/comments: 401 Bad credentials "
-        "(check the token and what it may do)"]
+    assert err.splitlines() == [f"reviewbot: github: GET {REPO}/pulls/7/comments: {message} "
+                                "(check the token and what it may do)"]
     assert TOKEN not in err
     assert forge.posts() == []
 
@@ -190,6 +197,22 @@ def test_merge_request_gets_discussions_and_one_summary_note(branch, monkeypatch
     (note,) = forge.items(f"{mr}/notes")
     assert "<!-- reviewbot:summary -->" in note["body"]
     assert len(forge.posts()) == 4
+
+
+def test_a_run_that_dies_half_way_is_completed_by_the_next(branch, monkeypatch, capsys):
+    refs = {"base_sha": "b", "start_sha": "b", "head_sha": git(branch, "rev-parse", "topic")}
+    with FakeForge(TOKEN, diff_refs=refs) as forge:
+        gitlab_env(monkeypatch, forge, "3")
+        forge.fail_post = {2: (400, {}, {"message": "line_code can't be blank"})}
+        assert ci(branch, "--base", "base", "--post", "gitlab") == 2
+        assert "gitlab: POST /projects/42/merge_requests/3/discussions: 400 line_code" in \
+            capsys.readouterr().err
+        mr = "/api/v4/projects/42/merge_requests/3"
+        assert len(forge.items(f"{mr}/discussions")) == 1
+        ci(branch, "--base", "base", "--post", "gitlab")
+    bodies = [d["notes"][0]["body"] for d in forge.items(f"{mr}/discussions")]
+    assert len(bodies) == 3 and len(set(bodies)) == 3
+    assert len(forge.items(f"{mr}/notes")) == 1
 
 
 def test_branch_pipeline_gets_commit_comments(branch, monkeypatch):

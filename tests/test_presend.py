@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -111,18 +110,31 @@ def test_b4_prep_check_shows_the_finding_of_the_planted_patch(tmp_path):
 
 # the sendemail-validate hook
 
-send_email = pytest.mark.skipif(
-    subprocess.run(["git", "send-email", "-h"], capture_output=True).returncode == 128,
-    reason="git send-email is not installed (Debian: git-email)")
+def needs_send_email() -> None:
+    """Skip without git send-email, except in CI (env CI set), where .ci/run installs it and a
+    skip would hide a test that never ran."""
+    exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True).stdout
+    if not (Path(exec_path.strip()) / "git-send-email").exists():
+        if os.environ.get("CI"):
+            pytest.fail("git send-email is not installed (Debian: git-email)")
+        pytest.skip("git send-email is not installed (Debian: git-email)")
 
 
 def send_dry_run(repo: Path, *extra: str) -> subprocess.CompletedProcess:
+    """git send-email --dry-run of the branch's patches and a cover letter with its
+    placeholders filled in (send-email refuses to send them)."""
+    outgoing = repo.parent / "outgoing"
+    git(repo, "format-patch", "-q", "--cover-letter", "-o", str(outgoing), "base..topic")
+    cover = outgoing / "0000-cover-letter.patch"
+    cover.write_text(cover.read_text().replace("*** SUBJECT HERE ***", "minifs: a series")
+                     .replace("*** BLURB HERE ***", "What it does."))
     return run(repo, "git", "send-email", "--dry-run", "--confirm=never", *extra,
-               "--to", "list@example.invalid", "--from", "author@example.invalid", "base..topic")
+               "--to", "list@example.invalid", "--from", "author@example.invalid",
+               *map(str, sorted(outgoing.iterdir())))
 
 
-@send_email
 def test_hook_stops_sending_a_planted_bug_and_no_validate_overrides(tmp_path):
+    needs_send_email()
     repo = empty_repo(tmp_path)
     apply(repo, PLANTED)
     assert run(repo, "reviewbot", "hook", "install").returncode == 0
@@ -130,15 +142,15 @@ def test_hook_stops_sending_a_planted_bug_and_no_validate_overrides(tmp_path):
     assert done.returncode != 0
     assert FINDING in done.stderr.decode()
     assert b"Result: OK" not in done.stdout
-    assert b"Result: OK" in send_dry_run(repo, "--no-validate").stdout
+    assert send_dry_run(repo, "--no-validate").stdout.count(b"Result: OK") == 2
 
 
-@send_email
 def test_hook_lets_a_clean_patch_and_its_cover_letter_go(tmp_path):
+    needs_send_email()
     repo = empty_repo(tmp_path)
     apply(repo, CLEAN)
     assert run(repo, "reviewbot", "hook", "install").returncode == 0
-    done = send_dry_run(repo, "--cover-letter", "--annotate")
+    done = send_dry_run(repo)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.count(b"Result: OK") == 2
 
