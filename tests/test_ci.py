@@ -7,6 +7,7 @@ import json
 import mailbox
 import re
 import socket
+import ssl
 import subprocess
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -286,7 +287,9 @@ def test_patchwork_gets_one_check_per_patch(branch, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def smtp_server():
+def smtp_server(tmp_path, monkeypatch):
+    """An SMTP server on 127.0.0.1 that wants STARTTLS (with a certificate made here, which
+    the client is told to trust) before a login (bot / smtp-pw)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
@@ -299,14 +302,23 @@ def smtp_server():
             return "250 OK"
 
     def authenticator(server, session, envelope, mechanism, auth_data):
-        return AuthResult(success=(auth_data.login, auth_data.password) == (b"bot", b"smtp-pw"))
+        # handled=False: aiosmtpd answers a failure with 535 itself
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"bot", b"smtp-pw"),
+                          handled=False)
 
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     inbox = Inbox()
     with socket.socket() as probe:  # aiosmtpd wants a port number: take one that is free
         probe.bind(("127.0.0.1", 0))
         inbox.port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port, auth_require_tls=False,
-                            authenticator=authenticator)
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port, tls_context=tls,
+                            require_starttls=True, authenticator=authenticator)
     controller.start()
     yield inbox
     controller.stop()
@@ -316,7 +328,7 @@ def test_mail_bot_sends_a_threaded_reply_once(branch, tmp_path, monkeypatch, smt
     mbox = sent_series(branch, tmp_path)
     ids = message_ids(mbox)
     config = tmp_path / "ci.toml"
-    config.write_text(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nstarttls = false\n'
+    config.write_text(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nstarttls = true\n'
                       'user = "bot"\n[mail]\nfrom = "reviewbot <bot@example.org>"\n'
                       'lists = ["minifs@lists.example.org"]\n')
     monkeypatch.setenv("REVIEWBOT_SMTP_PASSWORD", "smtp-pw")
@@ -336,6 +348,22 @@ def test_mail_bot_sends_a_threaded_reply_once(branch, tmp_path, monkeypatch, smt
     assert "minifs@lists.example.org" in reply["Cc"] and "maintainer@example.org" in reply["Cc"]
     assert "minifs@lists.example.org" in recipients
     assert "smtp-pw" not in capsys.readouterr().out
+
+
+def test_a_refused_smtp_login_is_a_one_line_error(branch, tmp_path, monkeypatch, smtp_server,
+                                                  capsys):
+    mbox = sent_series(branch, tmp_path)
+    config = tmp_path / "ci.toml"
+    config.write_text(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nuser = "bot"\n'
+                      '[mail]\nfrom = "bot@example.org"\nlists = ["minifs@lists.example.org"]\n')
+    monkeypatch.setenv("REVIEWBOT_SMTP_PASSWORD", "not-the-password")
+    assert ci(branch, str(mbox), "--base", "base", "--post", "mail", "--ci-config", str(config),
+              "--send") == 2
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [
+        f"reviewbot: smtp 127.0.0.1:{smtp_server.port}: login refused: 535"]
+    assert "not-the-password" not in out.out + out.err
+    assert smtp_server.messages == []
 
 
 def test_mail_to_a_list_not_opted_in_is_not_sent(branch, tmp_path, smtp_server):

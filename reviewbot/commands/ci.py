@@ -74,7 +74,8 @@ def run(args) -> int:
     inputs = (args.source,) if args.source else (f"{args.base}..{args.head}",)
     review = service.review(SourceSpec(inputs, tree=args.tree, base=args.base if args.source
                                        else None))
-    sys.stdout.write(render("text", review))
+    if args.post != "mail" or args.send:  # else the replies printed are the report
+        sys.stdout.write(render("text", review))
     if args.sarif:
         write_file(Path(args.sarif), render("sarif", review))
     for line in post(args, review, settings):

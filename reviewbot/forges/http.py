@@ -61,27 +61,28 @@ class Api:
     def _send(self, method: str, url: str, payload, params) -> requests.Response:
         what = f"{method} {url.removeprefix(self.base_url) or '/'}"
         backoff = FIRST_BACKOFF
-        for attempt in range(1, ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 answer = self.session.request(method, url, json=payload, params=params,
                                               timeout=TIMEOUT)
             except requests.RequestException as err:
                 if attempt == ATTEMPTS:
                     raise Unavailable(self.name, f"{what}: {type(err).__name__}") from None
-                self.sleep(backoff)
-                backoff *= 2
-                continue
-            if answer.status_code < 400:
-                return answer
-            if not _retryable(answer):
-                raise Refused(self.name, f"{what}: {answer.status_code} {_reason(answer)}")
-            wait = _wait(answer, backoff)
-            if attempt == ATTEMPTS or wait > MAX_WAIT:
-                raise Unavailable(self.name, f"{what}: {answer.status_code} {_reason(answer)}, "
-                                             f"still after {attempt} attempt(s)")
+                wait = backoff
+            else:
+                if answer.status_code < 400:
+                    return answer
+                if not _retryable(answer):
+                    raise Refused(self.name, f"{what}: {answer.status_code} {_reason(answer)}")
+                wait = _wait(answer, backoff)
+                if attempt == ATTEMPTS or wait > MAX_WAIT:
+                    raise Unavailable(self.name, f"{what}: {answer.status_code} "
+                                                 f"{_reason(answer)}, still after {attempt} "
+                                                 "attempt(s)")
             self.sleep(wait)
             backoff *= 2
-        raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _retryable(answer: requests.Response) -> bool:
