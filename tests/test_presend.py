@@ -4,6 +4,7 @@ and b4-review formats, and the sendemail-validate hook, run through real b4 and 
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SEED_COVER, SEED_MBOX
+from fakelore import FakeLore
 from fixture_repo import IDENTITY, MINIFS, git, make_minifs_repo
 
 PLANTED = MINIFS / "planted" / "unlocked-write-cached-start.patch"
@@ -85,6 +88,18 @@ def test_b4_review_of_a_clean_patch_passes(tmp_path):
     (patch,) = format_patches(repo, "base..topic")
     done = run(repo, "reviewbot", "check", "--format", "b4-review", stdin=patch)
     assert json.loads(done.stdout)[0]["status"] == "pass"
+
+
+def test_b4_review_series_check_reviews_the_thread_of_the_cover_letter(tmp_path):
+    # b4 review-series-check-cmd hands over the cover letter: no diff, but its Message-ID
+    cover = next(m for m in mailbox.mbox(str(SEED_MBOX)) if m["Message-ID"] == f"<{SEED_COVER}>")
+    with FakeLore([SEED_MBOX]) as lore:
+        done = run(tmp_path, "reviewbot", "check", "--format", "b4-review", "--lore-url",
+                   lore.url, stdin=cover.as_bytes())
+    (entry,) = json.loads(done.stdout)
+    assert (entry["status"], entry["summary"]) == ("fail", "1 error, 1 warning")
+    assert [d["description"].split(":")[0] for d in json.loads(entry["details"])] == [
+        "fs/fuse/file.c", "fs/fuse/iomode.c"]
 
 
 def test_stdin_without_a_patch_is_a_one_line_error(tmp_path):

@@ -49,11 +49,12 @@ class StdinReview:
     last_patch_only: bool
 
 
-def review_patch_mail(raw: bytes, workdir: Path, tree: str | None = None) -> Review:
+def review_patch_mail(raw: bytes, workdir: Path, options: SourceSpec = SourceSpec(())) -> Review:
     """The review of the patch mail `raw` (the findings of that patch only) in the git tree
-    `tree`, else the one `workdir` is in."""
+    `options.tree`, else the one `workdir` is in; the other options (the archive to fetch a
+    thread from, ...) as the user gave them."""
     with tempfile.TemporaryDirectory(prefix="reviewbot-stdin-") as spill:
-        stdin = review_of_stdin(raw, workdir, tree, Path(spill))
+        stdin = review_of_stdin(raw, workdir, options, Path(spill))
         review = service.review(stdin.spec)
     if stdin.last_patch_only:
         last = len(review.series.patches)
@@ -71,7 +72,7 @@ def _parse(raw: bytes):
     return message_from_bytes(raw, policy=default_policy)
 
 
-def review_of_stdin(raw: bytes, workdir: Path, tree: str | None, spill: Path) -> StdinReview:
+def review_of_stdin(raw: bytes, workdir: Path, options: SourceSpec, spill: Path) -> StdinReview:
     """The review of the patch mail `raw`; `spill` is a directory where the mail may be written
     as a patch file for the review to read."""
     if not raw.strip():
@@ -79,24 +80,28 @@ def review_of_stdin(raw: bytes, workdir: Path, tree: str | None, spill: Path) ->
     msg = _parse(raw)
     setup_b4()
     body = b4.LoreMessage.get_payload(msg)[0]
-    top = _git_top(tree or str(workdir))
+    top = _git_top(options.tree or str(workdir))
     if not b4.DIFF_RE.search(body):
         msgid = b4.LoreMessage.get_clean_msgid(msg)
         if not msgid:
             raise InputError(SOURCE_NAME, "neither a patch (no diff) nor a mail with a Message-ID")
-        return StdinReview(SourceSpec((msgid,), tree=top), last_patch_only=False)
+        return StdinReview(dataclasses.replace(options, inputs=(msgid,), tree=top),
+                           last_patch_only=False)
     patch_file = spill / "stdin.patch"
     patch_file.write_bytes(raw)
     if top is None:
-        return StdinReview(SourceSpec((str(patch_file),)), last_patch_only=True)
+        return StdinReview(dataclasses.replace(options, inputs=(str(patch_file),)),
+                           last_patch_only=True)
     commit = _commit_with_patch_id(top, b4.LoreMessage.get_patch_id(body))
     if commit is not None:
         count = max(b4.LoreSubject(msg.get("Subject", "")).counter, 1)
         start = _ancestor(top, commit, count)
         if start is not None:
-            return StdinReview(SourceSpec((f"{start}..{commit}",), tree=top), last_patch_only=True)
+            return StdinReview(dataclasses.replace(options, inputs=(f"{start}..{commit}",),
+                                                   tree=top, base=None), last_patch_only=True)
     base = _commit_with_pre_image(top, b4.LoreMessage.get_indexes(body))
-    return StdinReview(SourceSpec((str(patch_file),), tree=top if base else None, base=base),
+    return StdinReview(dataclasses.replace(options, inputs=(str(patch_file),),
+                                           tree=top if base else None, base=base),
                        last_patch_only=True)
 
 

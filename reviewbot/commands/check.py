@@ -69,7 +69,7 @@ def reviewed(args) -> Review:
         return service.review(spec_from_args(args))
     if not args.source and sys.stdin.isatty():
         raise InputError("reviewbot check", "no SOURCE given and no patch mail piped to stdin")
-    return review_patch_mail(sys.stdin.buffer.read(), Path.cwd(), args.tree)
+    return review_patch_mail(sys.stdin.buffer.read(), Path.cwd(), spec_from_args(args))
 
 
 def failing(review: Review, fail_on: str) -> list[Finding]:
