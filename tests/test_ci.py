@@ -198,6 +198,19 @@ def test_merge_request_gets_discussions_and_one_summary_note(branch, monkeypatch
     (note,) = forge.items(f"{mr}/notes")
     assert "<!-- reviewbot:summary -->" in note["body"]
     assert len(forge.posts()) == 4
+    assert {r.auth for r in forge.requests} == {TOKEN}
+
+
+def test_merge_request_summary_note_is_edited_when_a_finding_goes(branch, monkeypatch):
+    with FakeForge(TOKEN, diff_refs={"base_sha": "b", "start_sha": "b", "head_sha": "h"}) as forge:
+        gitlab_env(monkeypatch, forge, "3")
+        ci(branch, "--base", "base", "--post", "gitlab")
+        git(branch, "rebase", "-q", "--onto", "topic~2", "topic~1", "topic", env=IDENTITY)
+        ci(branch, "--base", "base", "--post", "gitlab")
+    mr = "/api/v4/projects/42/merge_requests/3"
+    assert [(r.method, r.path) for r in forge.posts()][-1] == ("PUT", f"{mr}/notes/4")
+    (note,) = forge.items(f"{mr}/notes")
+    assert "~~**high** `unlocked-write`" in note["body"].split("Fixed since an earlier run:")[1]
 
 
 def test_a_run_that_dies_half_way_is_completed_by_the_next(branch, monkeypatch, capsys):
