@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, replace
 
 from reviewbot.c import analyze
+from reviewbot.c.cache import no_cycle_collection
 from reviewbot.c.model import ASSIGN, WRITE
 from reviewbot.c.parse import parse_c
 from reviewbot.checks import CHECKS, CheckContext
@@ -78,6 +79,47 @@ HUNK_ONLY_NOTE = (
     "profile, the configuration or what the series itself shows, and says so in its evidence.")
 
 
+class _Functions:
+    """One version's functions by line and by name: each file is indexed once, on first use,
+    so that finding the function of every line a patch changes costs one pass over the file."""
+
+    def __init__(self, program):
+        self.program = program
+        self._by_line: dict[str, dict[int, str]] = {}
+        self._by_name: dict[str, dict[str, object]] = {}
+
+    def at(self, path: str | None, line: int | None) -> str | None:
+        """The name of the function around `line` of `path`."""
+        if path is None or line is None:
+            return None
+        lines = self._by_line.get(path)
+        if lines is None:
+            lines = self._by_line[path] = {}
+            for fn in self._functions(path):
+                for number in range(fn.start_line, fn.end_line + 1):
+                    lines.setdefault(number, fn.name)
+        return lines.get(line)
+
+    def named(self, path: str | None, name: str | None):
+        """The facts of function `name` defined in `path`."""
+        if path is None or name is None:
+            return None
+        names = self._by_name.get(path)
+        if names is None:
+            names = self._by_name[path] = {}
+            for fn in self._functions(path):
+                names.setdefault(fn.name, fn)
+        return names.get(name)
+
+    def every(self, wanted) -> list:
+        """The facts of the functions `wanted` ((path, name) pairs) defined here."""
+        return [fn for fn in (self.named(path, name) for path, name in wanted) if fn is not None]
+
+    def _functions(self, path: str) -> list:
+        facts = self.program.files.get(path)
+        return facts.functions if facts is not None else []
+
+
 @dataclass
 class _Version:
     """One version of the analysed files: k = 0 (base) .. N (after patch N)."""
@@ -87,6 +129,7 @@ class _Version:
     knowledge: object  # reviewbot.knowledge.Knowledge
     findings: dict[str, Finding]  # fingerprint -> finding, suppressed ones left out
     suppressed: set[str]  # fingerprints silenced here
+    functions: _Functions  # the program's functions by line and by name
 
 
 def review_series(series: Series, workspace: Workspace, config=None, progress=None) -> Review:
@@ -95,9 +138,15 @@ def review_series(series: Series, workspace: Workspace, config=None, progress=No
 
     `progress(step, done, total)`, when given, hears of each version parsed and checked; it
     may raise to stop the review (reviewbot.service uses that for time limits)."""
+    with no_cycle_collection():
+        return _review_series(series, workspace, config, progress)
+
+
+def _review_series(series: Series, workspace: Workspace, config, progress) -> Review:
     config = config if config is not None else load_config(workspace.tree)
     progress = progress or (lambda step, done, total: None)
     neighbours = _neighbours(workspace)
+    workspace.read_untouched(neighbours)
     versions = []
     for k in range(workspace.patch_count + 1):
         progress("parsing", k, workspace.patch_count + 1)
@@ -105,12 +154,19 @@ def review_series(series: Series, workspace: Workspace, config=None, progress=No
         # the profiles `auto` enables for these paths also give the facts their type hints
         program = analyze(files, config.for_paths(files))
         knowledge = build_knowledge(program, config)
-        versions.append(_Version(files, program, knowledge, {}, set()))
+        versions.append(_Version(files, program, knowledge, {}, set(), _Functions(program)))
+    touched = [_touched_functions(patch, versions[k - 1], versions[k])
+               for k, patch in enumerate(series.patches, 1)]
+    focus = focus_keys = None
+    if workspace.mode != HUNK_ONLY:  # hunk-only: every function known is one the series shows
+        focus = _focus(series, touched, versions)
+        focus_keys = frozenset(access.key for version in versions
+                               for fn in version.functions.every(focus) for access in fn.accesses)
     base_ctx = None
     for k, version in enumerate(versions):
         progress("checking", k, len(versions))
         ctx = CheckContext(version.program, version.knowledge, workspace.mode, k, base_ctx,
-                           version.files)
+                           version.files, focus, focus_keys)
         base_ctx = base_ctx or ctx
         for finding in run_checks(ctx):
             text = version.files[finding.file].text or ""
@@ -122,7 +178,7 @@ def review_series(series: Series, workspace: Workspace, config=None, progress=No
     review.findings = _statuses(versions)
     reported = {f.fingerprint for f in review.findings}
     review.suppressed = len(set().union(*(v.suppressed for v in versions)) - reported)
-    review.tables = _tables(series, versions)
+    review.tables = _tables(series, versions, touched)
     review.transitions = _transitions(versions[0], versions[-1])
     if workspace.mode == HUNK_ONLY:
         review.notes.append(HUNK_ONLY_NOTE)
@@ -146,6 +202,41 @@ def _neighbours(workspace: Workspace) -> list[str]:
     listed = Git(workspace.tree).out("ls-tree", "--name-only", workspace.base, "--",
                                      *(f"{d}/" if d != "." else "." for d in dirs))
     return [path for path in listed.splitlines() if is_c_path(path) and path not in touched]
+
+
+# Callers are followed this far up from a function the series touches: the rules follow
+# helpers two calls deep for their evidence (a test whose helper's helper changes the field).
+CALLER_DEPTH = 2
+
+
+def _focus(series: Series, touched: list[list[tuple]], versions: list[_Version]) -> frozenset:
+    """The functions the rules judge, as (path, name): the ones the series touches, their
+    callers up to CALLER_DEPTH (what they hold, move and test may change with them) and the
+    functions they call (whose summaries learn from every caller what it holds)."""
+    names = set()
+    for patch, functions in zip(series.patches, touched):
+        for path, old_name, new_name in functions:
+            names |= {(_renamed_from(patch, path), old_name), (path, new_name)}
+    names = {(path, name) for path, name in names if name is not None}
+    focus = set(names)
+    for version in versions:
+        program = version.program
+        callers: dict[str, list] = {}
+        for facts in program.files.values():
+            for fn in facts.functions:
+                for call in fn.calls:
+                    callers.setdefault(call.name, []).append(fn)
+        reached = version.functions.every(names)
+        for fn in reached:
+            for call in fn.calls:
+                callee = program.functions.get(f"{fn.file}:{call.name}") or program.functions.get(call.name)
+                if callee is not None:
+                    focus.add((callee.file, callee.name))
+        for _ in range(CALLER_DEPTH):
+            reached = [caller for fn in reached for caller in callers.get(fn.name, ())
+                       if (caller.file, caller.name) not in focus]
+            focus |= {(fn.file, fn.name) for fn in reached}
+    return frozenset(focus)
 
 
 def run_checks(ctx: CheckContext) -> list[Finding]:
@@ -198,12 +289,12 @@ def _touched_functions(patch, before: _Version, after: _Version) -> list[tuple[s
         renamed: dict[str, str] = {}
         touched: dict[str, None] = {}
         for hunk in pf:
-            old_names = {_function_at(before.program, old, line.source_line_no)
+            old_names = {before.functions.at(old, line.source_line_no)
                          for line in hunk if line.is_removed} - {None}
-            new_names = {_function_at(after.program, new, line.target_line_no)
+            new_names = {after.functions.at(new, line.target_line_no)
                          for line in hunk if line.is_added} - {None}
-            gone = {name for name in old_names - new_names if _facts(after.program, new, name) is None}
-            came = {name for name in new_names - old_names if _facts(before.program, old, name) is None}
+            gone = {name for name in old_names - new_names if after.functions.named(new, name) is None}
+            came = {name for name in new_names - old_names if before.functions.named(old, name) is None}
             for name in sorted(gone):
                 successor = _renamed_to(name, came)
                 if successor is not None:
@@ -213,8 +304,8 @@ def _touched_functions(patch, before: _Version, after: _Version) -> list[tuple[s
         for name in touched:
             if name in renamed.values():
                 continue
-            old_name = renamed.get(name, name if _facts(before.program, old, name) else None)
-            new_name = name if _facts(after.program, new, name) else None
+            old_name = renamed.get(name, name if before.functions.named(old, name) else None)
+            new_name = name if after.functions.named(new, name) else None
             found[(new or old, old_name, new_name)] = None
     return list(found)
 
@@ -228,20 +319,6 @@ def _renamed_to(name: str, candidates: set[str]) -> str | None:
     return same_verb[0] if len(same_verb) == 1 else None
 
 
-def _function_at(program, path: str | None, line: int | None) -> str | None:
-    facts = program.files.get(path) if path else None
-    if facts is None or line is None:
-        return None
-    return next((fn.name for fn in facts.functions if fn.start_line <= line <= fn.end_line), None)
-
-
-def _facts(program, path: str | None, name: str | None):
-    facts = program.files.get(path)
-    if facts is None or name is None:
-        return None
-    return next((fn for fn in facts.functions if fn.name == name), None)
-
-
 def _rows(fn, tracked) -> list[TableRow]:
     if fn is None:
         return []
@@ -249,15 +326,15 @@ def _rows(fn, tracked) -> list[TableRow]:
             for a in fn.accesses if a.key in tracked]
 
 
-def _tables(series: Series, versions: list[_Version]) -> list[FunctionTable]:
+def _tables(series: Series, versions: list[_Version], touched: list[list[tuple]]) -> list[FunctionTable]:
     tables = []
     for k, patch in enumerate(series.patches, 1):
         before, after = versions[k - 1], versions[k]
         tracked = set(before.knowledge.tracked) | set(after.knowledge.tracked)
-        for path, old_name, new_name in _touched_functions(patch, before, after):
+        for path, old_name, new_name in touched[k - 1]:
             old_path = _renamed_from(patch, path)
-            old_rows = _rows(_facts(before.program, old_path, old_name), tracked)
-            new_rows = _rows(_facts(after.program, path, new_name), tracked)
+            old_rows = _rows(before.functions.named(old_path, old_name), tracked)
+            new_rows = _rows(after.functions.named(path, new_name), tracked)
             if old_rows or new_rows:
                 tables.append(FunctionTable(path, new_name or old_name, k, _merge_rows(old_rows, new_rows)))
     return tables

@@ -101,7 +101,7 @@ class Workspace:
         if touched is not None:
             return touched
         if path not in self.untouched:
-            self.untouched[path] = self._untouched(path)
+            self.read_untouched([path])
         return self.untouched[path]
 
     def before(self, path: str, patch: int) -> FileVersion:
@@ -119,15 +119,20 @@ class Workspace:
     def c_paths(self, k: int) -> list[str]:
         return [path for path in self.paths(k) if is_c_path(path)]
 
-    def _untouched(self, path: str) -> FileVersion:
-        """A file no patch touches is the same at every version: in tree mode the base's file,
-        in hunk-only mode nothing of it is known."""
+    def read_untouched(self, paths: list[str]) -> None:
+        """Read the files among `paths` that no patch touches, all at once (one git process for
+        all of them, not one each). Such a file is the same at every version: in tree mode the
+        base's file, in hunk-only mode nothing of it is known."""
+        wanted = [path for path in dict.fromkeys(paths)
+                  if path not in self.untouched and not any(path in v for v in self.versions)]
         if self.mode == HUNK_ONLY:
-            return FileVersion(path, "", known=[])
-        if self.base is None:
-            return FileVersion(path, None)
-        git = Git(self.tree)
-        return FileVersion(path, decode(git.read_blobs([f"{self.base}:{path}"])[0]))
+            self.untouched.update((path, FileVersion(path, "", known=[])) for path in wanted)
+        elif self.base is None:
+            self.untouched.update((path, FileVersion(path, None)) for path in wanted)
+        elif wanted:
+            blobs = Git(self.tree).read_blobs([f"{self.base}:{path}" for path in wanted])
+            self.untouched.update((path, FileVersion(path, decode(blob)))
+                                  for path, blob in zip(wanted, blobs))
 
 
 def build_workspace(series: Series, tree: str | None = None, base: str | None = None,

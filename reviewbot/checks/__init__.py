@@ -35,14 +35,47 @@ class CheckContext:
     # series changed (a counter balanced before the series, one-way after) compare with it
     base: CheckContext | None = None
     files: dict = field(default_factory=dict)  # path -> reviewbot.workspace.FileVersion
+    # The functions the rules judge, as (file, name); None: every function. In a tree, the
+    # functions the series touches and their call neighbourhood: the rest of the tree is there
+    # for what it teaches (guards, pairs, summaries), and a review costs what the patch costs.
+    focus: frozenset | None = None
+    # The fields and bits those functions touch at any version of the series: the rules about
+    # one field across all functions (a bit nobody clears) judge these. None: every field.
+    focus_keys: frozenset | None = None
 
     @property
     def hunk_only(self) -> bool:
         return self.mode == HUNK_ONLY
 
     def functions(self) -> Iterator[FunctionFacts]:
+        """The functions the rules judge."""
+        for fn in self.all_functions():
+            if self.focus is None or (fn.file, fn.name) in self.focus:
+                yield fn
+
+    def all_functions(self) -> Iterator[FunctionFacts]:
+        """Every analysed function, also those outside the focus, in file order."""
         for path in sorted(self.program.files):
             yield from self.program.files[path].functions
+
+    def judges_key(self, key: str) -> bool:
+        return self.focus_keys is None or key in self.focus_keys
+
+    def keys(self) -> Iterator[str]:
+        """Every field and bit any analysed function accesses."""
+        return iter(self._sites_by_key)
+
+    def sites(self, key: str, ops) -> list[tuple[FunctionFacts, Access]]:
+        """(function, access) of every access to `key` with an op in `ops`, in file order."""
+        return [(fn, access) for fn, access in self._sites_by_key.get(key, ()) if access.op in ops]
+
+    @cached_property
+    def _sites_by_key(self) -> dict[str, list[tuple[FunctionFacts, Access]]]:
+        found: dict[str, list] = {}
+        for fn in self.all_functions():
+            for access in fn.accesses:
+                found.setdefault(access.key, []).append((fn, access))
+        return found
 
     def function(self, name: str, near: FunctionFacts | None = None) -> FunctionFacts | None:
         """The facts of function `name`, preferring a static one in the same file as `near`."""
@@ -62,8 +95,8 @@ class CheckContext:
     def _reference_like_keys(self) -> frozenset[str]:
         paired = {pair.key for pair in self.knowledge.pairs
                   if pair.key and name_pairs({pair.acquire_fn, pair.release_fn})}
-        counted = {access.key for fn in self.functions() for access in fn.accesses
-                   if access.op in (GET, PUT)}
+        counted = {key for key, sites in self._sites_by_key.items()
+                   if any(access.op in (GET, PUT) for _, access in sites)}
         return frozenset(paired | counted)
 
     def fully_known(self, fn: FunctionFacts) -> bool:

@@ -72,31 +72,26 @@ def check(ctx: CheckContext) -> Iterator:
     yield from _pairs(ctx, uncleared | one_way.keys())
 
 
-def _sites(program, key: str, ops) -> list[tuple[FunctionFacts, object]]:
-    return [(fn, a) for path in sorted(program.files) for fn in program.files[path].functions
-            for a in fn.accesses if a.key == key and a.op in ops]
-
-
 def _uncleared_bits(ctx: CheckContext) -> set[str]:
-    """The flag bits something sets and nothing clears."""
-    bits = {a.key for fn in ctx.functions() for a in fn.accesses if a.op in SETS}
-    return {key for key in bits if not _sites(ctx.program, key, CLEARS)}
+    """The flag bits (of the focus) something sets and nothing clears."""
+    return {key for key in ctx.keys() if ctx.judges_key(key) and ctx.sites(key, SETS)
+            and not ctx.sites(key, CLEARS)}
 
 
 def _bits_never_cleared(ctx: CheckContext, uncleared: set[str]) -> Iterator:
-    base = ctx.base.program if ctx.base else ctx.program
+    base = ctx.base or ctx
     for key in sorted(uncleared):
-        before_sets, before_clears = _sites(base, key, SETS), _sites(base, key, CLEARS)
+        before_sets, before_clears = base.sites(key, SETS), base.sites(key, CLEARS)
         if before_sets and not before_clears:
             continue  # one-way before the series too: the clear is out of view, not missing
-        sets = _sites(ctx.program, key, SETS)
+        sets = ctx.sites(key, SETS)
         fn, first = sets[0]
         bit = key.partition(":")[2]
         message = f"`{bit}` is set in {fn.name}() but nothing clears it"
         evidence = [f"{f.file}:{a.line}: `{a.text or a.op}` sets `{key}` in {f.name}()"
                     for f, a in sets]
         evidence += [f"{f.file}:{a.line}: tested in {f.name}()"
-                     for f, a in _sites(ctx.program, key, {TEST_BIT})]
+                     for f, a in ctx.sites(key, {TEST_BIT})]
         where = ("in what the hunks show of the touched files (hunk-only)"
                  if ctx.hunk_only else "in the files the series touches")
         evidence.append(f"no clear_bit() or test_and_clear_bit() of `{key}` {where}")
@@ -111,11 +106,11 @@ def _one_way_counters(ctx: CheckContext) -> dict[str, bool]:
         return {}
     found = {}
     for key, tracked in sorted(ctx.knowledge.tracked.items()):
-        if tracked.kind != "counter":
+        if tracked.kind != "counter" or not ctx.judges_key(key):
             continue
-        if not (_sites(ctx.base.program, key, UPS) and _sites(ctx.base.program, key, DOWNS)):
+        if not (ctx.base.sites(key, UPS) and ctx.base.sites(key, DOWNS)):
             continue
-        ups, downs = _sites(ctx.program, key, UPS), _sites(ctx.program, key, DOWNS)
+        ups, downs = ctx.sites(key, UPS), ctx.sites(key, DOWNS)
         if bool(ups) != bool(downs):
             found[key] = bool(ups)
     return found
@@ -123,13 +118,13 @@ def _one_way_counters(ctx: CheckContext) -> dict[str, bool]:
 
 def _counters_one_way(ctx: CheckContext, one_way: dict[str, bool]) -> Iterator:
     for key, up in sorted(one_way.items()):
-        moved = _sites(ctx.program, key, UPS if up else DOWNS)
+        moved = ctx.sites(key, UPS if up else DOWNS)
         fn, first = moved[0]
         missing = "decrements" if up else "increments"
         message = f"`{key}` is only moved one way after this patch: nothing {missing} it any more"
         evidence = [f"{f.file}:{a.line}: `{a.text or a.op}` in {f.name}()" for f, a in moved]
         evidence += [f"before the series: {f.file}:{a.line}: `{a.text or a.op}` in {f.name}()"
-                     for f, a in _sites(ctx.base.program, key, DOWNS if up else UPS)]
+                     for f, a in ctx.base.sites(key, DOWNS if up else UPS)]
         yield make_finding(RULE, fn, first.line, message, evidence, key)
 
 
@@ -137,6 +132,8 @@ def _pairs(ctx: CheckContext, reported: set[str]) -> Iterator:
     for pair in ctx.knowledge.pairs:
         acquire, release = ctx.function(pair.acquire_fn), ctx.function(pair.release_fn)
         if acquire is None or release is None or not _meant_as_pair(ctx, acquire, release):
+            continue
+        if not _in_focus(ctx, acquire, release):
             continue
         if not (_in_view(ctx, acquire, _CALL_DEPTH) and _in_view(ctx, release, _CALL_DEPTH)):
             continue
@@ -251,6 +248,14 @@ def _functions(ctx: CheckContext, fn: FunctionFacts, depth: int, seen: set[str])
             callee = ctx.function(call.name, near=fn)
             if callee is not None:
                 yield from _functions(ctx, callee, depth - 1, seen)
+
+
+def _in_focus(ctx: CheckContext, acquire: FunctionFacts, release: FunctionFacts) -> bool:
+    """Either side of the pair, or a helper it calls, is one the rules judge."""
+    if ctx.focus is None:
+        return True
+    return any((fn.file, fn.name) in ctx.focus for side in (acquire, release)
+               for fn in _functions(ctx, side, _CALL_DEPTH, set()))
 
 
 def _in_view(ctx: CheckContext, fn: FunctionFacts, depth: int) -> bool:

@@ -47,7 +47,7 @@ a `READ_ONCE()` when the race is intended, or a `[[suppress]]` entry with
 def check(ctx: CheckContext) -> Iterator:
     # a field nobody writes while it is shared (set up once, then only read) needs no lock;
     # a guard named by a profile or the config says that writers exist, maybe out of view
-    shared_writes = {access.key for fn in ctx.functions() if not ctx.knowledge.is_exclusive(fn)
+    shared_writes = {access.key for fn in ctx.all_functions() if not ctx.knowledge.is_exclusive(fn)
                      for access in fn.accesses if access.op in WRITE_OPS and not access.fresh}
     for fn in ctx.functions():
         if ctx.knowledge.is_exclusive(fn):

@@ -9,6 +9,7 @@ neither violations nor evidence of a guard. The name patterns are fnmatch globs 
 from __future__ import annotations
 
 import fnmatch
+import re
 
 from reviewbot.c.model import Access
 
@@ -16,13 +17,16 @@ from reviewbot.c.model import Access
 class ExclusiveContexts:
     def __init__(self, patterns):
         self.patterns = tuple(patterns)
+        # one expression for all the globs: a name is matched once, not once per pattern
+        self._match = re.compile("|".join(fnmatch.translate(p) for p in self.patterns)).match \
+            if self.patterns else (lambda name: None)
         self._by_name: dict[str, bool] = {}
 
     def function(self, name: str) -> bool:
         """Whether a function with this name runs while its objects are unshared."""
         known = self._by_name.get(name)
         if known is None:
-            known = self._by_name[name] = any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+            known = self._by_name[name] = self._match(name) is not None
         return known
 
     def access(self, function_name: str, access: Access) -> bool:
