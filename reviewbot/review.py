@@ -6,10 +6,11 @@ The dataclasses are settled interfaces for the reporters.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, replace
 
-from reviewbot.c import analyze
+from reviewbot.c import analyze, cache
 from reviewbot.c.cache import no_cycle_collection
 from reviewbot.c.model import ASSIGN, WRITE
 from reviewbot.c.parse import parse_c
@@ -17,11 +18,12 @@ from reviewbot.checks import CHECKS, CheckContext
 from reviewbot.checks.check_then_act import is_assertion
 from reviewbot.checks.suppress import suppressed
 from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
-from reviewbot.knowledge import build_knowledge, load_config
+from reviewbot.knowledge import Knowledge, build_knowledge, load_config
 from reviewbot.series import Series
 from reviewbot.workspace import HUNK_ONLY, Git, Workspace, file_paths, is_c_path
 
 SAME, ADDED, REMOVED = "same", "added", "removed"
+KNOWLEDGE_NAMESPACE = "knowledge"
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
         files = {path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
         # the profiles `auto` enables for these paths also give the facts their type hints
         program = analyze(files, config.for_paths(files))
-        knowledge = build_knowledge(program, config)
+        knowledge = _knowledge(program, config)
         versions.append(_Version(files, program, knowledge, {}, set(), _Functions(program)))
     touched = [_touched_functions(patch, versions[k - 1], versions[k])
                for k, patch in enumerate(series.patches, 1)]
@@ -188,6 +190,17 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
         review.notes.append("parts of these files did not parse, so findings there may be "
                             "missing: " + ", ".join(broken))
     return review
+
+
+def _knowledge(program, config) -> Knowledge:
+    """The knowledge of a program under a config, from the cache when both were seen before."""
+    key = hashlib.sha1(f"{program.key}\0{config!r}".encode()).hexdigest()
+    knowledge = cache.get(key, KNOWLEDGE_NAMESPACE) if program.key else None
+    if knowledge is None:
+        knowledge = build_knowledge(program, config)
+        if program.key:
+            cache.put(key, KNOWLEDGE_NAMESPACE, knowledge)
+    return knowledge
 
 
 def _neighbours(workspace: Workspace) -> list[str]:

@@ -19,6 +19,7 @@ class Program:
     functions: dict = field(default_factory=dict)  # name (and "path:name" for static ones) -> FunctionFacts
     summaries: dict = field(default_factory=dict)  # the same keys -> Summary
     types: object = None  # the TypeContext the facts were resolved with
+    key: str | None = None  # a digest of everything the program was made from (files, tables)
 
 
 # Walking nests a Python call per level of C nesting (a long else-if chain, a long || chain):
@@ -56,10 +57,22 @@ def _analyze(files: dict, config, use_cache: bool) -> Program:
         if version.text is None or not path.endswith((".c", ".h")):
             continue
         sources[path] = (_source_text(version), version.known)
+    tables = Tables.from_config(config)
+    hints = getattr(config, "type_hints", None)
+    text_digests = {path: _digest(text) for path, (text, _) in sources.items()}
+    # The whole result (summaries and lock sets depend on every file) is cached as well, by
+    # everything it is made of: the files (in order: the first declaration of a name wins),
+    # what is known of them, the tables and the type hints.
+    program_key = _digest("\0".join(f"{path}\0{text_digests[path]}\0{_ranges(known)}"
+                                     for path, (_, known) in sources.items())
+                          + f"\0{tables.digest()}\0{sorted((hints or {}).items())!r}")
+    found = cache.get(program_key, PROGRAM_NAMESPACE) if use_cache else None
+    if found is not None:
+        return Program(*found, key=program_key)
     parsed = {}
     contributions = []
     for path, (text, _) in sources.items():
-        digest = _digest(text)
+        digest = text_digests[path]
         found = cache.get(digest, TYPES_NAMESPACE) if use_cache else None
         if found is None:
             parsed[path] = _parse(text)
@@ -67,20 +80,11 @@ def _analyze(files: dict, config, use_cache: bool) -> Program:
             if use_cache:
                 cache.put(digest, TYPES_NAMESPACE, found)
         contributions.append(found)
-    types = merge(contributions, getattr(config, "type_hints", None))
-    tables = Tables.from_config(config)
+    types = merge(contributions, hints)
     context_digest = _digest(types.digest() + tables.digest())
-    keys = {}
-    for path, (text, known) in sources.items():
-        ranges = repr([(r.start, r.end) for r in known]) if known is not None else ""
-        keys[path] = _digest(f"{_digest(text)}\0{path}\0{ranges}\0{context_digest}")
-    # the whole result (summaries and lock sets depend on every file) is cached as well
-    program_key = _digest("\0".join(f"{path}\0{key}" for path, key in sorted(keys.items())))
-    found = cache.get(program_key, PROGRAM_NAMESPACE) if use_cache else None
-    if found is not None:
-        program = Program(*found, types=types)
-        return program
-    program = Program(types=types)
+    keys = {path: _digest(f"{text_digests[path]}\0{path}\0{_ranges(known)}\0{context_digest}")
+            for path, (_, known) in sources.items()}
+    program = Program(types=types, key=program_key)
     walked = []
     for path, (text, known) in sources.items():
         key = keys[path]
@@ -99,7 +103,8 @@ def _analyze(files: dict, config, use_cache: bool) -> Program:
         if fn.facts.static:
             program.functions[f"{fn.facts.file}:{fn.facts.name}"] = fn.facts
     if use_cache:
-        cache.put(program_key, PROGRAM_NAMESPACE, (program.files, program.functions, program.summaries))
+        cache.put(program_key, PROGRAM_NAMESPACE,
+                  (program.files, program.functions, program.summaries, program.types))
     return program
 
 
@@ -115,24 +120,8 @@ def analyze_text_files(texts: dict, config=None) -> Program:
     return analyze({path: FileVersion(path=path, text=text) for path, text in texts.items()}, config)
 
 
-def _code_digest() -> str:
-    """Identifies the code that produces cached results, so that a changed analyser never
-    reads what an older one stored."""
-    import hashlib
-    from pathlib import Path
-
-    here = Path(__file__).parent
-    digest = hashlib.sha1()
-    for name in ("__init__.py", "apis.py", "facts.py", "fragments.py", "parse.py", "paths.py", "summaries.py",
-                 "types.py", "model.py"):
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-_CODE = _code_digest()
-TYPES_NAMESPACE = f"types-{_CODE}"
-FACTS_NAMESPACE = f"facts-{_CODE}"
-PROGRAM_NAMESPACE = f"program-{_CODE}"
+# what each kind of cached result is stored under (reviewbot.c.cache adds the code version)
+TYPES_NAMESPACE, FACTS_NAMESPACE, PROGRAM_NAMESPACE = "types", "facts", "program"
 
 
 def _source_text(version) -> bytes:
@@ -144,6 +133,10 @@ def _source_text(version) -> bytes:
 
         text = repair(version)
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+
+
+def _ranges(known) -> str:
+    return repr([(r.start, r.end) for r in known]) if known is not None else ""
 
 
 def _digest(data) -> str:

@@ -1,8 +1,9 @@
 """On-disk cache of per-file analysis results, keyed by content digest.
 
 Entries live in the user cache directory ($XDG_CACHE_HOME/reviewbot, else ~/.cache/reviewbot)
-under a namespace (the kind of result and its analyser version, e.g. "facts-3") and the
-reviewbot version, so that a new analyser never reads an old result. Values are pickled.
+under a namespace (the kind of result, e.g. "facts") and the code version: a digest of every
+module of the analysis (reviewbot/c, knowledge and checks), so that a changed analyser never
+reads what an older one stored, whichever module changed. Values are pickled.
 Writes are atomic (temporary file + rename): a reader sees a whole entry or none. An entry
 that cannot be read is treated as missing; the next put rewrites it.
 """
@@ -10,13 +11,16 @@ that cannot be read is treated as missing; the next put rewrites it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
+import hashlib
 import os
 import pickle
 import tempfile
 from pathlib import Path
 
-from reviewbot import __version__
+# The packages whose code decides what is cached.
+ANALYSIS_PACKAGES = ("c", "knowledge", "checks")
 
 
 def cache_root() -> Path:
@@ -24,8 +28,20 @@ def cache_root() -> Path:
     return Path(base) / "reviewbot"
 
 
+@functools.cache
+def code_version() -> str:
+    """A digest of the analysis modules' source, read once per process."""
+    digest = hashlib.sha1()
+    root = Path(__file__).resolve().parent.parent
+    for package in ANALYSIS_PACKAGES:
+        for module in sorted((root / package).glob("*.py")):
+            digest.update(f"{package}/{module.name}\0".encode())
+            digest.update(module.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def entry_path(digest: str, namespace: str) -> Path:
-    return cache_root() / f"{namespace}-{__version__}" / digest[:2] / f"{digest}.pickle"
+    return cache_root() / f"{namespace}-{code_version()}" / digest[:2] / f"{digest}.pickle"
 
 
 def get(digest: str, namespace: str):

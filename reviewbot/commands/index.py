@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import multiprocessing
 import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from reviewbot.c import Program
 from reviewbot.c import analyze as analyze_program
@@ -40,11 +38,6 @@ from reviewbot.errors import InputError
 from reviewbot.knowledge import Knowledge, KnowledgeBuilder, load_config
 from reviewbot.knowledge.guards import INFERRED
 from reviewbot.workspace import FileVersion
-
-# The packages whose code decides what an index finds: a change to any of their modules is a
-# new analyser, whose results are stored apart from an older one's.
-ANALYSER_PACKAGES = ("c", "knowledge")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="directories or .c/.h files to index")
@@ -271,23 +264,12 @@ def with_path(facts: FileFacts, path: str) -> FileFacts:
     return replace(facts, path=path, functions=functions)
 
 
-_code_version: str | None = None
-
-
 def facts_namespace(config) -> str:
-    """The cache namespace of file facts: the analyser's code and the config tables the facts
-    depend on (lock APIs, reference pairs, type hints)."""
-    global _code_version
-    if _code_version is None:
-        digest = hashlib.sha1()
-        root = Path(__file__).resolve().parent.parent
-        for package in ANALYSER_PACKAGES:
-            for module in sorted((root / package).glob("*.py")):
-                digest.update(module.read_bytes())
-        _code_version = digest.hexdigest()[:12]
+    """The cache namespace of file facts: the config tables the facts depend on (lock APIs,
+    reference pairs, type hints); the cache adds the analyser's code version."""
     tables = repr((sorted(config.lock_apis.items()), sorted(config.reference_pairs.items()),
                    sorted(config.type_hints.items()))) if config is not None else ""
-    return f"filefacts-{_code_version}-{digest_of(tables.encode())[:12]}"
+    return f"filefacts-{digest_of(tables.encode())[:12]}"
 
 
 def _read(path: str) -> bytes:

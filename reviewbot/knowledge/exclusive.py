@@ -14,19 +14,21 @@ import re
 from reviewbot.c.model import Access
 
 
+NOTHING = "(?!)"  # the expression no name matches
+
+
 class ExclusiveContexts:
     def __init__(self, patterns):
         self.patterns = tuple(patterns)
         # one expression for all the globs: a name is matched once, not once per pattern
-        self._match = re.compile("|".join(fnmatch.translate(p) for p in self.patterns)).match \
-            if self.patterns else (lambda name: None)
+        self._expression = re.compile("|".join(fnmatch.translate(p) for p in self.patterns) or NOTHING)
         self._by_name: dict[str, bool] = {}
 
     def function(self, name: str) -> bool:
         """Whether a function with this name runs while its objects are unshared."""
         known = self._by_name.get(name)
         if known is None:
-            known = self._by_name[name] = self._match(name) is not None
+            known = self._by_name[name] = self._expression.match(name) is not None
         return known
 
     def access(self, function_name: str, access: Access) -> bool:
