@@ -158,3 +158,28 @@ void foo_twice(struct foo_inode *fi)
     moved = findings("/* a comment that moves every line */\n\n" + code)
     assert [f.line for f in moved] == [f.line + 2 for f in found]
     assert [f.fingerprint for f in moved] == [f.fingerprint for f in found]
+
+
+def touch_function(repo, path: str, head: str) -> None:
+    """Commit a comment added to the first line of the body of the function starting `head`."""
+    file = repo / path
+    lines = file.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith(head)) + 2
+    lines[first] = lines[first].rstrip("\n") + " /* touched */\n"
+    file.write_text("".join(lines))
+    git(repo, "commit", "-qam", f"touch {head}", env=IDENTITY)
+
+
+@pytest.mark.parametrize("path, head, judged", [
+    # the two pre-existing bugs are in functions the change does not reach
+    ("file.c", "void minifs_conn_show_stats(", []),
+    # the bug is in the function the series touches
+    ("file.c", "static unsigned int minifs_count_dio_writers(", ["minifs_count_dio_writers"]),
+    # ... in a function the touched one calls
+    ("file.c", "static int minifs_file_mmap(", ["minifs_count_dio_writers"]),
+    ("iomode.c", "static int minifs_file_passthrough_open(", ["minifs_file_uncached_io_open"]),
+])
+def test_a_tree_review_judges_the_touched_functions_and_their_neighbours(buggy, path, head, judged):
+    touch_function(buggy, path, head)
+    result = review_range(buggy, "buggy")
+    assert [(f.status, f.function) for f in result.findings] == [(PREEXISTING, name) for name in judged]
