@@ -154,7 +154,8 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
         progress("parsing", k, workspace.patch_count + 1)
         files = {path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
         # the profiles `auto` enables for these paths also give the facts their type hints
-        program = analyze(files, config.for_paths(files))
+        # a version after a patch takes what the patch does not reach from the one before it
+        program = analyze(files, config.for_paths(files), previous=versions[-1].program if versions else None)
         knowledge = _knowledge(program, config)
         versions.append(_Version(files, program, knowledge, {}, set(), _Functions(program)))
     touched = [_touched_functions(patch, versions[k - 1], versions[k])

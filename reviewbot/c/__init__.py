@@ -20,6 +20,11 @@ class Program:
     summaries: dict = field(default_factory=dict)  # the same keys -> Summary
     types: object = None  # the TypeContext the facts were resolved with
     key: str | None = None  # a digest of everything the program was made from (files, tables)
+    # what a later version of the same files reuses: path -> the key of the file's walk (its
+    # text, path, known ranges and type context), and (path, index of the function in the
+    # file) -> (first, last) summaries, as reviewbot.c.summaries.Settled keeps them
+    file_keys: dict = field(default_factory=dict)
+    settled: dict = field(default_factory=dict)
 
 
 # Walking nests a Python call per level of C nesting (a long else-if chain, a long || chain):
@@ -27,7 +32,7 @@ class Program:
 RECURSION_LIMIT = 20000
 
 
-def analyze(files: dict, config=None, use_cache: bool = True) -> Program:
+def analyze(files: dict, config=None, use_cache: bool = True, previous: Program | None = None) -> Program:
     """Facts, paths and summaries of the C files `files` (path -> FileVersion). Files that do not
     exist at the version (text None) and non-C files are skipped. `config` (a
     reviewbot.knowledge.config.Config) extends the lock and reference tables and gives type
@@ -36,20 +41,25 @@ def analyze(files: dict, config=None, use_cache: bool = True) -> Program:
     Each file's type contributions and its walked functions are cached on disk: the types by
     the file's content, the walk by content, known ranges, the whole type context and the API
     tables (everything a walk reads), so an unchanged file in an unchanged context is neither
-    parsed nor walked again. `use_cache=False` for a caller that caches the results itself."""
+    parsed nor walked again. `use_cache=False` for a caller that caches the results itself.
+
+    `previous`: the program of an earlier version of mostly the same files (the base of a
+    series). A function of a file that has not changed since, and that calls nothing that has
+    (nor is called by it, for a static one), is taken from it as it is: a review after a patch
+    walks what the patch reaches, not the whole tree again."""
     import sys
 
     # Raised for good, never lowered again: a server's threads analyse at the same time, and
     # one thread putting the limit back would break another one's walk.
     if sys.getrecursionlimit() < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
-    return _analyze(files, config, use_cache)
+    return _analyze(files, config, use_cache, previous)
 
 
-def _analyze(files: dict, config, use_cache: bool) -> Program:
+def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> Program:
     from reviewbot.c import cache
     from reviewbot.c.facts import Tables, walk_file
-    from reviewbot.c.summaries import summarize
+    from reviewbot.c.summaries import Settled, summarize
     from reviewbot.c.types import collect_file, merge
 
     sources = {}
@@ -68,7 +78,7 @@ def _analyze(files: dict, config, use_cache: bool) -> Program:
                           + f"\0{tables.digest()}\0{sorted((hints or {}).items())!r}")
     found = cache.get(program_key, PROGRAM_NAMESPACE) if use_cache else None
     if found is not None:
-        return Program(*found, key=program_key)
+        return found
     parsed = {}
     contributions = []
     for path, (text, _) in sources.items():
@@ -84,28 +94,152 @@ def _analyze(files: dict, config, use_cache: bool) -> Program:
     context_digest = _digest(types.digest() + tables.digest())
     keys = {path: _digest(f"{text_digests[path]}\0{path}\0{_ranges(known)}\0{context_digest}")
             for path, (_, known) in sources.items()}
-    program = Program(types=types, key=program_key)
-    walked = []
-    for path, (text, known) in sources.items():
-        key = keys[path]
-        found = cache.get(key, FACTS_NAMESPACE) if use_cache else None
+    program = Program(types=types, key=program_key, file_keys=keys)
+
+    def walk(path: str):
+        text, known = sources[path]
+        found = cache.get(keys[path], FACTS_NAMESPACE) if use_cache else None
         if found is None:
-            parsed_file = parsed.get(path) or _parse(text)
-            found = walk_file(parsed_file, path, types, tables, known)
+            found = walk_file(parsed.get(path) or _parse(text), path, types, tables, known)
             if use_cache:
-                cache.put(key, FACTS_NAMESPACE, found)
-        file_facts, functions = found
+                cache.put(keys[path], FACTS_NAMESPACE, found)
+        return found
+
+    # candidates[path][i]: the i-th function of the file as the previous version settled it,
+    # when its walk is the same now; None: it must be walked (it is new or has changed)
+    # each file is walked (or its walk read) once per summary round: a round completes the
+    # facts it walks; the first round takes the walks made to compare
+    fresh: dict = {}
+
+    def walk_once(path: str):
+        if path not in fresh:
+            fresh[path] = walk(path)
+        return fresh[path]
+
+    candidates = {path: _unchanged_functions(path, walk_once, keys[path], previous, use_cache)
+                  for path in sources}
+    graph = _CallGraph({path: [fn or walk_once(path)[1][i] for i, fn in enumerate(found)]
+                        for path, found in candidates.items()})
+    unchanged = {path for path in sources if previous is not None and path in previous.files
+                 and previous.file_keys.get(path) == keys[path]}
+    to_walk = {(path, i) for path, found in candidates.items() for i, fn in enumerate(found) if fn is None}
+    # a name that comes or goes changes what its callers call
+    if previous is not None:
+        before = {fn.name for facts in previous.files.values() for fn in facts.functions}
+        to_walk |= graph.callers(before ^ graph.names())
+    while True:
+        to_walk = graph.closure(to_walk)
+        everything, walks = [], {}
+        for path, found in candidates.items():
+            if path not in unchanged or any((path, i) in to_walk for i in range(len(found))):
+                file_facts, functions = fresh.pop(path) if path in fresh else walk(path)
+                functions = [walked_fn if (path, i) in to_walk else found[i]
+                             for i, walked_fn in enumerate(functions)]
+                file_facts.functions = [fn.facts for fn in functions]
+            else:
+                file_facts, functions = previous.files[path], found
+            walks[path] = file_facts, functions
+            everything.extend(functions)
+        summarized = summarize(everything, tables)
+        # a walked function whose summaries differ from before changes what its callers see
+        changed = {graph.name(position) for position in to_walk
+                   if _summaries_of(position, candidates) != _walked_summaries(position, walks, summarized)}
+        more = graph.callers(changed) - to_walk
+        if not more:
+            break
+        to_walk |= more
+    for path, (file_facts, functions) in walks.items():
         program.files[path] = file_facts
-        walked.extend(functions)
-    program.summaries, _ = summarize(walked, tables)
-    for fn in walked:
+        for i, fn in enumerate(functions):
+            program.settled[(path, i)] = (fn.first, fn.last) if isinstance(fn, Settled) else \
+                (summarized.first[id(fn)], summarized.last[id(fn)])
+    program.summaries = summarized.named
+    for fn in everything:
         program.functions.setdefault(fn.facts.name, fn.facts)
         if fn.facts.static:
             program.functions[f"{fn.facts.file}:{fn.facts.name}"] = fn.facts
     if use_cache:
-        cache.put(program_key, PROGRAM_NAMESPACE,
-                  (program.files, program.functions, program.summaries, program.types))
+        cache.put(program_key, PROGRAM_NAMESPACE, program)
     return program
+
+
+def _unchanged_functions(path: str, walk, key: str, previous: Program | None, use_cache: bool) -> list:
+    """Per function of the file: the previous version's Settled, when the function's walk is the
+    same as then (the whole file is, or the function's own facts and body are); else None."""
+    from reviewbot.c import cache
+    from reviewbot.c.summaries import Settled
+
+    if previous is None or path not in previous.files:
+        return [None] * len(walk(path)[1])
+    earlier = [Settled(fn, *previous.settled[(path, i)])
+               for i, fn in enumerate(previous.files[path].functions)]
+    if previous.file_keys.get(path) == key:
+        return earlier
+    before = cache.get(previous.file_keys[path], FACTS_NAMESPACE) if use_cache else None
+    if before is None:
+        return [None] * len(walk(path)[1])
+    by_name = {}
+    for i, fn in enumerate(before[1]):
+        by_name.setdefault(fn.facts.name, (i, fn))
+    found = []
+    for fn in walk(path)[1]:
+        i, old = by_name.get(fn.facts.name, (None, None))
+        found.append(earlier[i] if old == fn else None)
+    return found
+
+
+def _summaries_of(position: tuple, candidates: dict):
+    settled = candidates[position[0]][position[1]]
+    return (settled.first, settled.last) if settled is not None else None
+
+
+def _walked_summaries(position: tuple, walks: dict, summarized):
+    fn = walks[position[0]][1][position[1]]
+    return summarized.first[id(fn)], summarized.last[id(fn)]
+
+
+class _CallGraph:
+    """Who calls whom among the functions of a program, by position (path, index in the file)."""
+
+    def __init__(self, functions: dict):
+        self.functions = functions  # path -> objects with `.facts`, in file order
+        self.by_name: dict[str, list] = {}
+        self.calling: dict[str, list] = {}
+        for path, found in functions.items():
+            for i, fn in enumerate(found):
+                self.by_name.setdefault(fn.facts.name, []).append((path, i))
+                for name in {call.name for call in fn.facts.calls}:
+                    self.calling.setdefault(name, []).append((path, i))
+
+    def names(self) -> set[str]:
+        return set(self.by_name)
+
+    def name(self, position: tuple) -> str:
+        return self.functions[position[0]][position[1]].facts.name
+
+    def callers(self, names: set[str]) -> set[tuple]:
+        """Every function calling one of `names` (a caller that resolves a name to another
+        definition of it too)."""
+        return {position for name in names for position in self.calling.get(name, ())}
+
+    def closure(self, positions: set[tuple]) -> set[tuple]:
+        """`positions` and what walking them again walks with them: the static functions they
+        call (their callers' locks on entry are learnt from the walked callers) and the
+        callers of the static ones among them (for the same reason), and so on."""
+        found, todo = set(positions), list(positions)
+        while todo:
+            path, i = todo.pop()
+            fn = self.functions[path][i].facts
+            reached = [(path, j) for name in {call.name for call in fn.calls}
+                       for other, j in self.by_name.get(name, ()) if other == path
+                       and self.functions[path][j].facts.static]
+            if fn.static:
+                reached += [(other, j) for other, j in self.calling.get(fn.name, ()) if other == path]
+            for position in reached:
+                if position not in found:
+                    found.add(position)
+                    todo.append(position)
+        return found
 
 
 def analyze_text(path: str, text: str, config=None) -> Program:

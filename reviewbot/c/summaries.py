@@ -188,16 +188,36 @@ def _outcome(members, result, entry_known, complete: bool) -> Outcome:
 
 # --- the whole program ------------------------------------------------------------------------
 
-def summarize(walked: list, tables) -> tuple[dict, dict]:
-    """Summaries of every walked function, and the final path results (lock sets, exits) of
-    each, computed with the callees' summaries. `walked`: WalkedFunction list of all files.
-    Returns (summaries by function name, path result by id(WalkedFunction))."""
+@dataclass
+class Settled:
+    """A function an earlier analysis of the same code walked, and nothing it calls (nor any
+    caller, for a static one) has changed since: walking it again would give the same."""
+
+    facts: object  # FunctionFacts: its final facts, with the lock sets
+    first: Summary  # its summary as the callers saw it while their summaries converged
+    last: Summary  # its final summary (with the locks every caller holds on entry)
+
+
+@dataclass
+class Summarized:
+    named: dict  # function name (and "path:name" for a static one) -> Summary
+    first: dict  # id(WalkedFunction) -> the Settled.first of each walked function
+    last: dict  # id(WalkedFunction) -> the Settled.last of each walked function
+
+
+def summarize(everything: list, tables) -> Summarized:
+    """Summaries of every function of all files, computed with the callees' summaries, and each
+    walked function's facts completed with its lock sets and exits. `everything`: in file
+    order, a WalkedFunction for each function to walk, a Settled for each one taken as it is
+    (it calls nothing walked here, and a static one is called by nothing walked here)."""
+    walked = [fn for fn in everything if not isinstance(fn, Settled)]
+    settled = [fn for fn in everything if isinstance(fn, Settled)]
     by_name: dict[str, list] = {}
-    for fn in walked:
+    for fn in everything:
         by_name.setdefault(fn.facts.name, []).append(fn)
-    called = {call.name for fn in walked for call in fn.facts.calls}
+    called = {call.name for fn in everything for call in fn.facts.calls}
     base_effects = reference_effects(called - set(by_name), tables)
-    summaries: dict[int, Summary] = {}
+    summaries: dict[int, Summary] = {id(fn): fn.first for fn in settled}
     entries = {id(fn): _entry(fn) for fn in walked}
 
     def effects_for(fn) -> dict[str, CallEffect]:
@@ -208,8 +228,8 @@ def summarize(walked: list, tables) -> tuple[dict, dict]:
                 found[name] = summaries[id(callee)].call_effect
         return found
 
-    order = _bottom_up(walked, by_name)
-    callers: dict[int, set] = {id(fn): set() for fn in walked}
+    order = [fn for fn in _bottom_up(walked, by_name) if id(fn) in entries]
+    callers: dict[int, set] = {id(fn): set() for fn in everything}
     for fn in walked:
         for name in {c.name for c in fn.facts.calls}:
             callee = _resolve(by_name, name, fn)
@@ -217,7 +237,7 @@ def summarize(walked: list, tables) -> tuple[dict, dict]:
                 callers[id(callee)].add(id(fn))
     results: dict[int, paths.PathResult] = {}
     used_entry: dict[int, frozenset] = {}
-    dirty = set(callers)
+    dirty = {id(fn) for fn in walked}
     for _ in range(MAX_ROUNDS):  # callees first; a caller again only when a callee's effect changed
         if not dirty:
             break
@@ -233,6 +253,8 @@ def summarize(walked: list, tables) -> tuple[dict, dict]:
             summaries[id(fn)] = summary
             results[id(fn)] = result
             used_entry[id(fn)] = entries[id(fn)]
+    first = {id(fn): summaries[id(fn)] for fn in walked}
+    summaries.update((id(fn), fn.last) for fn in settled)
     # held on entry: asserted locks, and locks every caller holds (static functions whose callers
     # are all in view); a function whose entry grows is walked again with it
     callers_hold = _held_by_callers(walked, by_name, results)
@@ -246,11 +268,11 @@ def summarize(walked: list, tables) -> tuple[dict, dict]:
             summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
         _apply_result(fn, results[id(fn)])
     named: dict[str, Summary] = {}
-    for fn in walked:
+    for fn in everything:
         named.setdefault(fn.facts.name, summaries[id(fn)])
         if fn.facts.static:
             named[f"{fn.facts.file}:{fn.facts.name}"] = summaries[id(fn)]
-    return named, results
+    return Summarized(named, first, {id(fn): summaries[id(fn)] for fn in walked})
 
 
 def _entry(fn) -> frozenset:
