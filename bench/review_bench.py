@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # directory -> (file, the first line of the function a patch changes)
@@ -60,19 +61,29 @@ def main(argv: list[str] | None = None) -> int:
                 warm[name].append(review(repo, patches[name]))
         fresh = {name: [review(repo, write_patch(repo, name, n, Path(work)))
                         for n in range(1, args.rounds + 1)] for name in CASES}
-    print(f"{'review of one function':<24}{'btrfs':>10}{'fuse':>10}{'ratio':>8}")
+    print(f"{'review of one function':<22}{'btrfs':>14}{'fuse':>14}{'ratio':>14}")
+    print(f"{'':<22}{'wall / cpu s':>14}{'wall / cpu s':>14}{'wall / cpu':>14}")
+    ratios = {}
     for label, runs in (("cold", {n: [cold[n]] for n in CASES}), ("warm (median)", warm),
                         ("new patch (median)", fresh)):
-        btrfs = statistics.median(t for t, _ in runs["btrfs"])
-        fuse = statistics.median(t for t, _ in runs["fuse"])
-        print(f"{label:<24}{btrfs:9.2f}s{fuse:9.2f}s{btrfs / fuse:7.2f}x")
-    memory = {name: max(m for _, m in warm[name] + fresh[name] + [cold[name]]) for name in CASES}
-    print(f"{'peak memory':<24}{memory['btrfs']:8.0f}MB{memory['fuse']:8.0f}MB")
-    btrfs_warm = statistics.median(t for t, _ in warm["btrfs"])
-    ratio = btrfs_warm / statistics.median(t for t, _ in warm["fuse"])
+        btrfs, fuse = median_run(runs["btrfs"]), median_run(runs["fuse"])
+        ratios[label] = (btrfs.seconds / fuse.seconds, btrfs.cpu / fuse.cpu)
+        print(f"{label:<22}{btrfs.seconds:7.2f}/{btrfs.cpu:5.2f}s{fuse.seconds:7.2f}/{fuse.cpu:5.2f}s"
+              f"{ratios[label][0]:8.2f}/{ratios[label][1]:4.2f}x")
+    memory = {name: max(run.memory for run in warm[name] + fresh[name] + [cold[name]]) for name in CASES}
+    print(f"{'peak memory':<22}{memory['btrfs']:12.0f}MB{memory['fuse']:12.0f}MB")
+    btrfs_warm = median_run(warm["btrfs"]).seconds
+    ratio = ratios["warm (median)"][0]
     print(f"targets: warm ratio <= 1.5 ({'met' if ratio <= 1.5 else 'missed'}), warm btrfs < 3 s "
           f"({'met' if btrfs_warm < 3 else 'missed'})")
     return 0
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall clock
+    cpu: float  # user + system seconds: what a busy machine changes least
+    memory: float  # peak resident set, MB
 
 
 def make_repository(kernel: Path, repo: Path) -> Path:
@@ -100,18 +111,22 @@ def write_patch(repo: Path, name: str, number: int, work: Path) -> Path:
     return out
 
 
-def review(repo: Path, patch: Path) -> tuple[float, float]:
-    """Seconds and peak resident memory (MB) of `reviewbot check` as a fresh process."""
+def review(repo: Path, patch: Path) -> Run:
+    """`reviewbot check` as a fresh process (started in the repository, so that no module of
+    the current directory is imported)."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "reviewbot", "check", str(patch), "--tree",
                                 str(repo), "--base", BASE, "--fail-on", "never"],
-                               stdout=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, cwd=repo)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"review_bench: reviewbot check failed on {patch}")
-    return elapsed, usage.ru_maxrss / 1024
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(*(statistics.median(getattr(run, name) for run in runs) for name in ("seconds", "cpu", "memory")))
 
 
 def git(repo: Path, *args: str) -> None:
