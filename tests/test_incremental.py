@@ -33,6 +33,9 @@ def test_a_version_built_on_the_one_before_is_the_same_as_one_built_afresh(patch
     built_on = analyze(after_files, previous=before)
     afresh = analyze(after_files, use_cache=False)
     assert view(built_on) == view(afresh)
+    # stored as what differs from the version before: read back with it, or on its own
+    assert view(analyze(after_files, previous=before)) == view(afresh)
+    assert view(analyze(after_files)) == view(afresh)
     # and it did not walk everything again: functions the patch does not reach are taken over
     taken = [fn for path in C_FILES for fn in built_on.files[path].functions
              if any(fn is old for old in before.files[path].functions)]

@@ -76,7 +76,7 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
     program_key = _digest("\0".join(f"{path}\0{text_digests[path]}\0{_ranges(known)}"
                                      for path, (_, known) in sources.items())
                           + f"\0{tables.digest()}\0{sorted((hints or {}).items())!r}")
-    found = cache.get(program_key, PROGRAM_NAMESPACE) if use_cache else None
+    found = _cached_program(program_key, previous) if use_cache else None
     if found is not None:
         return found
     parsed = {}
@@ -153,14 +153,70 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
         for i, fn in enumerate(functions):
             program.settled[(path, i)] = (fn.first, fn.last) if isinstance(fn, Settled) else \
                 (summarized.first[id(fn)], summarized.last[id(fn)])
-    program.summaries = summarized.named
-    for fn in everything:
-        program.functions.setdefault(fn.facts.name, fn.facts)
-        if fn.facts.static:
-            program.functions[f"{fn.facts.file}:{fn.facts.name}"] = fn.facts
+    _name_functions(program)
     if use_cache:
-        cache.put(program_key, PROGRAM_NAMESPACE, program)
+        cache.put(program_key, PROGRAM_NAMESPACE, _Stored.of(program, previous))
     return program
+
+
+def _name_functions(program: Program) -> None:
+    """The program's functions and summaries by name (the first definition of a name, and
+    "path:name" for a static one), from its files and settled summaries."""
+    program.functions, program.summaries = {}, {}
+    for path, facts in program.files.items():
+        for i, fn in enumerate(facts.functions):
+            summary = program.settled[(path, i)][1]
+            program.functions.setdefault(fn.name, fn)
+            program.summaries.setdefault(fn.name, summary)
+            if fn.static:
+                program.functions[f"{fn.file}:{fn.name}"] = fn
+                program.summaries[f"{fn.file}:{fn.name}"] = summary
+
+
+@dataclass
+class _Stored:
+    """A program as the cache keeps it: the files that differ from the program it was built on
+    (all of them when it was built on none), which is stored too. A version after a one-line
+    patch then costs one file, not the tree, to store and to read."""
+
+    order: list[str]  # every path, in the program's order
+    files: dict  # path -> FileFacts, the files not taken over from `based_on`
+    settled: dict  # (path, index) -> summaries, of those files
+    types: object
+    file_keys: dict
+    based_on: str | None  # the key of the program the others come from
+
+    @classmethod
+    def of(cls, program: Program, previous: Program | None) -> _Stored:
+        taken = {path for path, facts in program.files.items()
+                 if previous is not None and previous.files.get(path) is facts}
+        return cls(list(program.files), {p: f for p, f in program.files.items() if p not in taken},
+                   {k: v for k, v in program.settled.items() if k[0] not in taken},
+                   program.types, program.file_keys, previous.key if taken else None)
+
+    def program(self, key: str, previous: Program | None) -> Program | None:
+        """The program, or None when the one it was built on is no longer in the cache."""
+        base = None
+        if self.based_on is not None:
+            base = previous if previous is not None and previous.key == self.based_on else \
+                _cached_program(self.based_on, None)
+            if base is None:
+                return None
+        program = Program(types=self.types, key=key, file_keys=self.file_keys)
+        for path in self.order:
+            source = self if path in self.files else base
+            program.files[path] = source.files[path]
+            program.settled.update(((path, i), source.settled[(path, i)])
+                                   for i in range(len(program.files[path].functions)))
+        _name_functions(program)
+        return program
+
+
+def _cached_program(key: str, previous: Program | None) -> Program | None:
+    from reviewbot.c import cache
+
+    stored = cache.get(key, PROGRAM_NAMESPACE)
+    return stored.program(key, previous) if isinstance(stored, _Stored) else None
 
 
 def _unchanged_functions(path: str, walk, key: str, previous: Program | None, use_cache: bool) -> list:

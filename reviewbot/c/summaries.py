@@ -200,13 +200,12 @@ class Settled:
 
 @dataclass
 class Summarized:
-    named: dict  # function name (and "path:name" for a static one) -> Summary
     first: dict  # id(WalkedFunction) -> the Settled.first of each walked function
     last: dict  # id(WalkedFunction) -> the Settled.last of each walked function
 
 
 def summarize(everything: list, tables) -> Summarized:
-    """Summaries of every function of all files, computed with the callees' summaries, and each
+    """Summaries of every walked function, computed with the callees' summaries, and each
     walked function's facts completed with its lock sets and exits. `everything`: in file
     order, a WalkedFunction for each function to walk, a Settled for each one taken as it is
     (it calls nothing walked here, and a static one is called by nothing walked here)."""
@@ -267,12 +266,7 @@ def summarize(everything: list, tables) -> Summarized:
         if rerun or entry != used_entry[id(fn)] | asserted:  # else the summary above was built so
             summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
         _apply_result(fn, results[id(fn)])
-    named: dict[str, Summary] = {}
-    for fn in everything:
-        named.setdefault(fn.facts.name, summaries[id(fn)])
-        if fn.facts.static:
-            named[f"{fn.facts.file}:{fn.facts.name}"] = summaries[id(fn)]
-    return Summarized(named, first, {id(fn): summaries[id(fn)] for fn in walked})
+    return Summarized(first, {id(fn): summaries[id(fn)] for fn in walked})
 
 
 def _entry(fn) -> frozenset:
