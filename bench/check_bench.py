@@ -4,8 +4,9 @@ same mbox: the cost of reviewing a series next to the cost of just turning it in
 All run as fresh processes, alternated in one run (b4, reviewbot cold, reviewbot warm, b4, ...)
 so that whatever else the machine does weighs on each alike. reviewbot keeps per-file analysis
 results in its cache directory: "cold" runs start with an empty one, as the first review of a
-series does; "warm" runs reuse one, as a rerun does. Prints the medians and the ratios; the
-target applies to the cold ratio, and the exit status is 1 when it is missed.
+series does; "warm" runs reuse one, as a rerun does. Prints the medians, the ratios and the
+peak memory of each; the target applies to the cold ratio, and the exit status is 1 when it
+is missed.
 
 usage: python bench/check_bench.py [--rounds N]
 """
@@ -40,6 +41,7 @@ def main() -> int:
                  "-o", str(scratch / "am"), SEED_COVER]  # rewrites the same two files each time
         check = [str(bin_dir / "reviewbot"), "check", str(SEED), "--fail-on", "never"]
         times: dict[str, list[float]] = {B4: [], COLD: [], WARM: []}
+        memory: dict[str, float] = {B4: 0.0, COLD: 0.0, WARM: 0.0}
         for round_number in range(rounds + 1):  # round 0 warms the OS caches and is not counted
             timed = {
                 B4: run(b4_am, env),
@@ -47,11 +49,12 @@ def main() -> int:
                 WARM: run(check, env),
             }
             if round_number:
-                for name, elapsed in timed.items():
+                for name, (elapsed, peak) in timed.items():
                     times[name].append(elapsed)
+                    memory[name] = max(memory[name], peak)
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, median in medians.items():
-        print(f"{name:<26} median {median:.3f} s over {rounds} runs")
+        print(f"{name:<26} median {median:.3f} s over {rounds} runs, peak memory {memory[name]:.0f} MB")
     cold, warm = medians[COLD] / medians[B4], medians[WARM] / medians[B4]
     print(f"ratio cold {cold:.2f}, warm {warm:.2f} (target for cold: <= {TARGET_RATIO})")
     return 0 if cold <= TARGET_RATIO else 1
@@ -73,14 +76,19 @@ def isolated_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def run(command: list[str], env: dict[str, str]) -> float:
-    """Seconds the command took; stops the benchmark when it fails."""
+def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds the command took and its peak resident memory (MB); stops the benchmark when
+    it fails."""
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with process.stderr:
+        stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed with status {done.returncode}:\n{done.stderr}")
-    return elapsed
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(command)} failed with status {code}:\n{stderr.decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss / 1024
 
 
 if __name__ == "__main__":
