@@ -87,39 +87,31 @@ class _Functions:
 
     def __init__(self, program):
         self.program = program
-        self._by_line: dict[str, dict[int, str]] = {}
-        self._by_name: dict[str, dict[str, object]] = {}
+        self._indexed: dict[str, tuple[dict[int, str], dict[str, object]]] = {}
 
     def at(self, path: str | None, line: int | None) -> str | None:
         """The name of the function around `line` of `path`."""
-        if path is None or line is None:
-            return None
-        lines = self._by_line.get(path)
-        if lines is None:
-            lines = self._by_line[path] = {}
-            for fn in self._functions(path):
-                for number in range(fn.start_line, fn.end_line + 1):
-                    lines.setdefault(number, fn.name)
-        return lines.get(line)
+        return self._index(path)[0].get(line) if path is not None and line is not None else None
 
     def named(self, path: str | None, name: str | None):
         """The facts of function `name` defined in `path`."""
-        if path is None or name is None:
-            return None
-        names = self._by_name.get(path)
-        if names is None:
-            names = self._by_name[path] = {}
-            for fn in self._functions(path):
-                names.setdefault(fn.name, fn)
-        return names.get(name)
+        return self._index(path)[1].get(name) if path is not None and name is not None else None
 
     def every(self, wanted) -> list:
         """The facts of the functions `wanted` ((path, name) pairs) defined here."""
         return [fn for fn in (self.named(path, name) for path, name in wanted) if fn is not None]
 
-    def _functions(self, path: str) -> list:
-        facts = self.program.files.get(path)
-        return facts.functions if facts is not None else []
+    def _index(self, path: str) -> tuple[dict[int, str], dict[str, object]]:
+        """line -> name and name -> facts of the functions of `path` (the first one wins)."""
+        if path not in self._indexed:
+            by_line, by_name = {}, {}
+            facts = self.program.files.get(path)
+            for fn in facts.functions if facts is not None else ():
+                by_name.setdefault(fn.name, fn)
+                for number in range(fn.start_line, fn.end_line + 1):
+                    by_line.setdefault(number, fn.name)
+            self._indexed[path] = by_line, by_name
+        return self._indexed[path]
 
 
 @dataclass
