@@ -10,7 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field, replace
 
-from reviewbot.c import analyze, cache
+from reviewbot.c import analyze, cache, program_key
 from reviewbot.c.cache import no_cycle_collection
 from reviewbot.c.model import ASSIGN, WRITE
 from reviewbot.c.parse import parse_c
@@ -23,7 +23,7 @@ from reviewbot.series import Series
 from reviewbot.workspace import HUNK_ONLY, Git, Workspace, file_paths, is_c_path
 
 SAME, ADDED, REMOVED = "same", "added", "removed"
-KNOWLEDGE_NAMESPACE = "knowledge"
+KNOWLEDGE_NAMESPACE, REVIEW_NAMESPACE = "knowledge", "review"
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,23 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
     progress = progress or (lambda step, done, total: None)
     neighbours = _neighbours(workspace)
     workspace.read_untouched(neighbours)
+    files_at = [{path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
+                for k in range(workspace.patch_count + 1)]
+    # the profiles `auto` enables for these paths also give the facts their type hints
+    configs = [config.for_paths(files) for files in files_at]
+    review = Review(series=series, mode=workspace.mode, base=workspace.base, tree=workspace.tree)
+    # the same series on the same files under the same config: the same review
+    key = hashlib.sha1("\0".join([workspace.mode, repr(config), *(p.diff for p in series.patches),
+                                   *map(program_key, files_at, configs)]).encode()).hexdigest()
+    found = cache.get(key, REVIEW_NAMESPACE)
+    if found is not None:
+        review.findings, review.suppressed, review.tables, review.transitions, review.notes = found
+        return review
     versions = []
-    for k in range(workspace.patch_count + 1):
+    for k, (files, version_config) in enumerate(zip(files_at, configs)):
         progress("parsing", k, workspace.patch_count + 1)
-        files = {path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
-        # the profiles `auto` enables for these paths also give the facts their type hints
         # a version after a patch takes what the patch does not reach from the one before it
-        program = analyze(files, config.for_paths(files), previous=versions[-1].program if versions else None)
+        program = analyze(files, version_config, previous=versions[-1].program if versions else None)
         knowledge = _knowledge(program, config)
         versions.append(_Version(files, program, knowledge, {}, set(), _Functions(program)))
     touched = [_touched_functions(patch, versions[k - 1], versions[k])
@@ -169,7 +179,6 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
                 version.suppressed.add(finding.fingerprint)
             else:
                 version.findings[finding.fingerprint] = finding
-    review = Review(series=series, mode=workspace.mode, base=workspace.base, tree=workspace.tree)
     review.findings = _statuses(versions)
     reported = {f.fingerprint for f in review.findings}
     review.suppressed = len(set().union(*(v.suppressed for v in versions)) - reported)
@@ -182,6 +191,8 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
     if broken:
         review.notes.append("parts of these files did not parse, so findings there may be "
                             "missing: " + ", ".join(broken))
+    cache.put(key, REVIEW_NAMESPACE,
+              (review.findings, review.suppressed, review.tables, review.transitions, review.notes))
     return review
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,20 @@ def test_cache_roundtrip_lives_in_the_user_cache_dir():
     path = cache.entry_path("ab" * 20, "test")
     assert str(path).startswith(os.path.join(os.environ["XDG_CACHE_HOME"], "reviewbot"))
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("module, invalidates", [
+    ("c/paths.py", True), ("knowledge/guards.py", True), ("checks/state_imbalance.py", True),
+    ("review.py", True), ("cli.py", False), ("report/text.py", False)])
+def test_the_cache_version_changes_with_any_analysis_module(tmp_path, module, invalidates):
+    package = tmp_path / "reviewbot"
+    shutil.copytree(Path(cache.__file__).resolve().parent.parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    before = cache.source_digest(package)
+    with open(package / module, "a") as f:
+        f.write("# changed\n")
+    assert (cache.source_digest(package) != before) == invalidates
+    assert cache.code_version() == cache.source_digest(Path(cache.__file__).resolve().parent.parent)
 
 
 def test_corrupt_cache_entry_is_a_miss_and_is_rewritten():

@@ -183,3 +183,13 @@ def test_a_tree_review_judges_the_touched_functions_and_their_neighbours(buggy, 
     touch_function(buggy, path, head)
     result = review_range(buggy, "buggy")
     assert [(f.status, f.function) for f in result.findings] == [(PREEXISTING, name) for name in judged]
+
+
+def test_a_review_again_reads_its_result_and_a_new_config_is_a_new_review(buggy):
+    touch_function(buggy, "file.c", "static unsigned int minifs_count_dio_writers(")
+    first = review_range(buggy, "buggy")
+    again = review_range(buggy, "buggy")
+    assert again.findings == first.findings and again.tables == first.tables
+    assert [f.function for f in first.findings] == ["minifs_count_dio_writers"]
+    silenced = review_range(buggy, "buggy", Config(profiles=[], suppress=[{"rule": "lock-imbalance"}]))
+    assert silenced.findings == [] and silenced.suppressed == 1

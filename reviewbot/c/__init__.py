@@ -62,20 +62,9 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
     from reviewbot.c.summaries import Settled, summarize
     from reviewbot.c.types import collect_file, merge
 
-    sources = {}
-    for path, version in files.items():
-        if version.text is None or not path.endswith((".c", ".h")):
-            continue
-        sources[path] = (_source_text(version), version.known)
+    sources, text_digests, program_key = _inputs(files, config)
     tables = Tables.from_config(config)
     hints = getattr(config, "type_hints", None)
-    text_digests = {path: _digest(text) for path, (text, _) in sources.items()}
-    # The whole result (summaries and lock sets depend on every file) is cached as well, by
-    # everything it is made of: the files (in order: the first declaration of a name wins),
-    # what is known of them, the tables and the type hints.
-    program_key = _digest("\0".join(f"{path}\0{text_digests[path]}\0{_ranges(known)}"
-                                     for path, (_, known) in sources.items())
-                          + f"\0{tables.digest()}\0{sorted((hints or {}).items())!r}")
     found = _cached_program(program_key, previous) if use_cache else None
     if found is not None:
         return found
@@ -157,6 +146,31 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
     if use_cache:
         cache.put(program_key, PROGRAM_NAMESPACE, _Stored.of(program, previous))
     return program
+
+
+def program_key(files: dict, config=None) -> str:
+    """The key `analyze(files, config)` stores its result under: a digest of all it is made of."""
+    return _inputs(files, config)[2]
+
+
+def _inputs(files: dict, config) -> tuple[dict, dict, str]:
+    """path -> (text to parse, known ranges) of the C files, path -> the text's digest, and the
+    program's key. The whole result (summaries and lock sets depend on every file) is cached
+    by everything it is made of: the files (in order: the first declaration of a name wins),
+    what is known of them, the tables and the type hints."""
+    from reviewbot.c.facts import Tables
+
+    sources = {}
+    for path, version in files.items():
+        if version.text is None or not path.endswith((".c", ".h")):
+            continue
+        sources[path] = (_source_text(version), version.known)
+    text_digests = {path: _digest(text) for path, (text, _) in sources.items()}
+    hints = getattr(config, "type_hints", None)
+    key = _digest("\0".join(f"{path}\0{text_digests[path]}\0{_ranges(known)}"
+                             for path, (_, known) in sources.items())
+                  + f"\0{Tables.from_config(config).digest()}\0{sorted((hints or {}).items())!r}")
+    return sources, text_digests, key
 
 
 def _name_functions(program: Program) -> None:

@@ -1,10 +1,11 @@
-"""On-disk cache of per-file analysis results, keyed by content digest.
+"""On-disk cache of analysis results (a file's facts, a version's program and knowledge, a
+review), keyed by a digest of what they are made of.
 
 Entries live in the user cache directory ($XDG_CACHE_HOME/reviewbot, else ~/.cache/reviewbot)
 under a namespace (the kind of result, e.g. "facts") and the code version: a digest of every
-module of the analysis (reviewbot/c, knowledge and checks), so that a changed analyser never
-reads what an older one stored, whichever module changed. Values are pickled.
-Writes are atomic (temporary file + rename): a reader sees a whole entry or none. An entry
+module of the analysis (reviewbot/c, knowledge, checks, review.py and findings.py), so that a
+changed analyser never reads what an older one stored, whichever module changed. Values are
+pickled. Writes are atomic (temporary file + rename): a reader sees a whole entry or none. An entry
 that cannot be read is treated as missing; the next put rewrites it.
 """
 
@@ -19,8 +20,9 @@ import pickle
 import tempfile
 from pathlib import Path
 
-# The packages whose code decides what is cached.
+# The code that decides what is cached: packages, and modules of the top package.
 ANALYSIS_PACKAGES = ("c", "knowledge", "checks")
+ANALYSIS_MODULES = ("review.py", "findings.py")
 
 
 def cache_root() -> Path:
@@ -30,13 +32,17 @@ def cache_root() -> Path:
 
 @functools.cache
 def code_version() -> str:
-    """A digest of the analysis modules' source, read once per process."""
+    """The digest of this installation's analysis modules, read once per process."""
+    return source_digest(Path(__file__).resolve().parent.parent)
+
+
+def source_digest(package: Path) -> str:
+    """A digest of the analysis modules of the reviewbot package at `package`."""
     digest = hashlib.sha1()
-    root = Path(__file__).resolve().parent.parent
-    for package in ANALYSIS_PACKAGES:
-        for module in sorted((root / package).glob("*.py")):
-            digest.update(f"{package}/{module.name}\0".encode())
-            digest.update(module.read_bytes())
+    modules = [module for name in ANALYSIS_PACKAGES for module in sorted((package / name).glob("*.py"))]
+    for module in modules + [package / name for name in ANALYSIS_MODULES]:
+        digest.update(f"{module.relative_to(package)}\0".encode())
+        digest.update(module.read_bytes())
     return digest.hexdigest()[:12]
 
 
