@@ -142,7 +142,9 @@ def _moved_for_sure(ctx: CheckContext, exit: Exit, moves: dict[int, Move]) -> bo
 def _reference_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
     # helpers that return a reference are left out: which object a later release frees is
     # not in the facts, and such helpers often come with their own free function
-    for acquire, release in sorted(ctx.knowledge.config.reference_pairs.items()):
+    called = {name for exit in fn.exits for name, _, _ in exit.calls}
+    pairs = ctx.knowledge.config.reference_pairs
+    for acquire, release in sorted((name, pairs[name]) for name in called & pairs.keys()):
         took = [e for e in fn.exits if _took(e, acquire)]
         released = [e for e in took if _released(e, acquire, release)]
         leaking = [e for e in took if e not in released and e.value in FAILURES
