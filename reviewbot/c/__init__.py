@@ -94,8 +94,6 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
                 cache.put(keys[path], FACTS_NAMESPACE, found)
         return found
 
-    # candidates[path][i]: the i-th function of the file as the previous version settled it,
-    # when its walk is the same now; None: it must be walked (it is new or has changed)
     # each file is walked (or its walk read) once per summary round: a round completes the
     # facts it walks; the first round takes the walks made to compare
     fresh: dict = {}
@@ -105,6 +103,8 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
             fresh[path] = walk(path)
         return fresh[path]
 
+    # candidates[path][i]: the i-th function of the file as the previous version settled it,
+    # when its walk is the same now; None: it must be walked (it is new or has changed)
     candidates = {path: _unchanged_functions(path, walk_once, keys[path], previous, use_cache)
                   for path in sources}
     graph = _CallGraph({path: [fn or walk_once(path)[1][i] for i, fn in enumerate(found)]
