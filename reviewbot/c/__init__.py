@@ -107,17 +107,18 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
     # when its walk is the same now; None: it must be walked (it is new or has changed)
     candidates = {path: _unchanged_functions(path, walk_once, keys[path], previous, use_cache)
                   for path in sources}
-    graph = _CallGraph({path: [fn or walk_once(path)[1][i] for i, fn in enumerate(found)]
-                        for path, found in candidates.items()})
     unchanged = {path for path in sources if previous is not None and path in previous.files
                  and previous.file_keys.get(path) == keys[path]}
     to_walk = {(path, i) for path, found in candidates.items() for i, fn in enumerate(found) if fn is None}
-    # a name that comes or goes changes what its callers call
+    graph = None  # without a previous version everything is walked: who calls whom is moot
     if previous is not None:
+        graph = _CallGraph({path: [fn or walk_once(path)[1][i] for i, fn in enumerate(found)]
+                            for path, found in candidates.items()})
+        # a name that comes or goes changes what its callers call
         before = {fn.name for facts in previous.files.values() for fn in facts.functions}
         to_walk |= graph.callers(before ^ graph.names())
     while True:
-        to_walk = graph.closure(to_walk)
+        to_walk = graph.closure(to_walk) if graph is not None else to_walk
         everything, walks = [], {}
         for path, found in candidates.items():
             if path not in unchanged or any((path, i) in to_walk for i in range(len(found))):
@@ -130,6 +131,8 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
             walks[path] = file_facts, functions
             everything.extend(functions)
         summarized = summarize(everything, tables)
+        if graph is None:
+            break
         # a walked function whose summaries differ from before changes what its callers see
         changed = {graph.name(position) for position in to_walk
                    if _summaries_of(position, candidates) != _walked_summaries(position, walks, summarized)}
