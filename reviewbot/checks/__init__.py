@@ -49,9 +49,11 @@ class CheckContext:
 
     def functions(self) -> Iterator[FunctionFacts]:
         """The functions the rules judge."""
-        for fn in self.all_functions():
-            if self.focus is None or (fn.file, fn.name) in self.focus:
-                yield fn
+        return iter(self._judged)
+
+    @cached_property
+    def _judged(self) -> list[FunctionFacts]:
+        return [fn for fn in self.all_functions() if self.focus is None or (fn.file, fn.name) in self.focus]
 
     def all_functions(self) -> Iterator[FunctionFacts]:
         """Every analysed function, also those outside the focus, in file order."""
@@ -95,8 +97,8 @@ class CheckContext:
     def _reference_like_keys(self) -> frozenset[str]:
         paired = {pair.key for pair in self.knowledge.pairs
                   if pair.key and name_pairs({pair.acquire_fn, pair.release_fn})}
-        counted = {key for key, sites in self._sites_by_key.items()
-                   if any(access.op in (GET, PUT) for _, access in sites)}
+        counted = {access.key for fn in self.all_functions() for access in fn.accesses
+                   if access.op in (GET, PUT)}
         return frozenset(paired | counted)
 
     def fully_known(self, fn: FunctionFacts) -> bool:
