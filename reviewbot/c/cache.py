@@ -18,6 +18,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
 from pathlib import Path
 
 # The code that decides what is cached: packages, and modules of the top package.
@@ -64,19 +65,35 @@ def get(digest: str, namespace: str):
             return None
 
 
+class _CollectorPause:
+    """How many blocks, in every thread, want the collector paused, and whether it was on."""
+
+    lock = threading.Lock()
+    blocks = 0
+    was_enabled = False
+
+
 @contextlib.contextmanager
 def no_cycle_collection():
     """Facts are many small objects without cycles, made by the hundred thousand: collecting
     cycles while they are made (and while they live) looks at each of them again and again,
     and takes more time than the work itself. Reference counting still frees what is dropped;
-    cycles made meanwhile wait for the next collection after the block."""
-    collecting = gc.isenabled()
-    gc.disable()
+    cycles made meanwhile wait for the next collection after the block.
+
+    The collector is the process's: in a server, threads review side by side, so the first
+    block to start pauses it and the last one to end turns it back on (when it was on)."""
+    with _CollectorPause.lock:
+        if _CollectorPause.blocks == 0:
+            _CollectorPause.was_enabled = gc.isenabled()
+            gc.disable()
+        _CollectorPause.blocks += 1
     try:
         yield
     finally:
-        if collecting:
-            gc.enable()
+        with _CollectorPause.lock:
+            _CollectorPause.blocks -= 1
+            if _CollectorPause.blocks == 0 and _CollectorPause.was_enabled:
+                gc.enable()
 
 
 def put(digest: str, namespace: str, value) -> None:
