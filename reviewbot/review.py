@@ -14,8 +14,9 @@ from reviewbot.c import analyze, cache, program_key
 from reviewbot.c.cache import no_cycle_collection
 from reviewbot.c.model import ASSIGN, WRITE
 from reviewbot.c.parse import parse_c
-from reviewbot.checks import CHECKS, CheckContext
-from reviewbot.checks.check_then_act import is_assertion
+from reviewbot.checks import CHECKS
+from reviewbot.checks.base import CheckContext
+from reviewbot.checks.gating import is_assertion
 from reviewbot.checks.suppress import suppressed
 from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
 from reviewbot.knowledge import Knowledge, build_knowledge, load_config

@@ -7,7 +7,8 @@ import pytest
 
 from reviewbot.c import Program, analyze_text
 from reviewbot.c.model import ASSIGN, READ, UNKNOWN_LOCKS, Access, Call, Condition, FileFacts, FunctionFacts
-from reviewbot.checks import CHECKS, RULES, CheckContext
+from reviewbot.checks import CHECKS, RULES
+from reviewbot.checks.base import CheckContext, Rule
 from reviewbot.checks.suppress import inline_ignored, suppressed
 from reviewbot.findings import Finding
 from reviewbot.knowledge import build_knowledge
@@ -68,12 +69,13 @@ def where(findings: list[Finding]) -> list[tuple[str, str, str]]:
     return [(f.rule, f.function, f.subject) for f in findings]
 
 
-def test_registry_has_six_documented_rules():
-    assert list(RULES) == ["check-then-act", "unlocked-write", "unlocked-read", "lock-imbalance",
-                           "refcount-leak", "state-imbalance"]
+def test_registry_finds_six_documented_rules():
+    assert sorted(RULES) == ["check-then-act", "lock-imbalance", "refcount-leak",
+                             "state-imbalance", "unlocked-read", "unlocked-write"]
     assert list(CHECKS) == list(RULES)
     for rule in RULES.values():
         assert rule.severity in ("high", "medium")
+        assert rule.question.endswith("?") and rule.question != Rule.question, rule.name
         for part in ("**What it finds.**", "**Why it matters.**", "**Example.**", "**Silence it**",
                      f"reviewbot: ignore[{rule.name}]"):
             assert part in rule.doc, (rule.name, part)
@@ -553,3 +555,28 @@ def test_config_suppress_entry():
     config = Config(suppress=[{"rule": "unlocked-write", "file": "fs/foo/*", "subject": "foo_inode.users"}])
     assert suppressed(finding, [], config)
     assert not suppressed(finding, [], Config(suppress=[{"rule": "unlocked-read"}]))
+
+
+def test_a_new_rule_is_just_a_new_module(tmp_path, monkeypatch):
+    """The registry finds every module of reviewbot.checks with a RULE and a check: adding a
+    rule touches no other file."""
+    import importlib
+    import sys
+
+    import reviewbot.checks as checks
+
+    module = tmp_path / "planted_rule.py"
+    module.write_text(
+        "from reviewbot.checks.base import Rule\n"
+        "RULE = Rule('planted-rule', 'low', 'a rule planted by a test', 'doc',"
+        " question='Planted?')\n"
+        "def check(ctx):\n"
+        "    return []\n")
+    monkeypatch.setattr(checks, "__path__", [*checks.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "reviewbot.checks.planted_rule", raising=False)
+    try:
+        found = {module.RULE.name for module in checks._rule_modules()}
+    finally:
+        sys.modules.pop("reviewbot.checks.planted_rule", None)
+    assert found == set(RULES) | {"planted-rule"}
+    assert importlib.import_module("reviewbot.checks").RULES == RULES  # the real registry unchanged

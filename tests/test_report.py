@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from b4.review._review import _extract_comments_from_quoted_reply  # b4's reader of list replies
 
-from reviewbot.checks import Rule
+from reviewbot.checks.base import Rule
 from reviewbot.findings import FIXED, PREEXISTING, Finding
 from reviewbot.report import json as json_report
 from reviewbot.report import RenderOptions, mail, sarif, text

@@ -7,7 +7,7 @@ import pytest
 from fixture_repo import IDENTITY, MINIFS, git, make_minifs_repo
 
 from reviewbot.c import analyze_text
-from reviewbot.checks import CheckContext
+from reviewbot.checks.base import CheckContext
 from reviewbot.findings import FIXED, NEW, PREEXISTING
 from reviewbot.knowledge import build_knowledge
 from reviewbot.knowledge.config import Config

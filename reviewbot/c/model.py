@@ -14,6 +14,9 @@ READ, WRITE, INC, DEC, ADD, SUB, ASSIGN, ADDR = "read", "write", "inc", "dec", "
 SET_BIT, CLEAR_BIT, TEST_BIT = "set_bit", "clear_bit", "test_bit"
 TEST_AND_SET_BIT, TEST_AND_CLEAR_BIT = "test_and_set_bit", "test_and_clear_bit"
 GET, PUT = "get", "put"  # reference acquire / release through an API (atomic_inc, kref_put, ...)
+# Summaries count the references a helper hands out or drops as deltas on "ref:RELEASE" keys
+# (`igrab` +1 on `ref:iput`), beside the counter fields it moves.
+REFERENCE_KEY = "ref:"
 
 WRITE_OPS = frozenset({WRITE, INC, DEC, ADD, SUB, ASSIGN, SET_BIT, CLEAR_BIT,
                        TEST_AND_SET_BIT, TEST_AND_CLEAR_BIT, GET, PUT})

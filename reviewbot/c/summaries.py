@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from reviewbot.c import paths
-from reviewbot.c.model import (ADD, ASSIGN, CLEAR_BIT, DEC, GET, INC, PUT, RET_POINTER, SET_BIT, SUB,
+from reviewbot.c.model import (REFERENCE_KEY, ADD, ASSIGN, CLEAR_BIT, DEC, GET, INC, PUT, RET_POINTER, SET_BIT, SUB,
                                TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, UNKNOWN_LOCKS, Access)
 from reviewbot.c.paths import OK_SENSES, CallEffect, Outcome
 
@@ -75,13 +75,13 @@ def reference_effects(names: set[str], tables) -> dict[str, CallEffect]:
         if name in apis.COUNTER_APIS or name in tables.lock_apis or name in apis.BIT_OPS:
             continue
         if name in tables.reference_pairs:
-            key, amount = f"ref:{tables.reference_pairs[name]}", 1
+            key, amount = f"{REFERENCE_KEY}{tables.reference_pairs[name]}", 1
         elif name in releases:
-            key, amount = f"ref:{name}", -1
+            key, amount = f"{REFERENCE_KEY}{name}", -1
         elif name.endswith("_get"):
-            key, amount = f"ref:{name[:-4]}_put", 1
+            key, amount = f"{REFERENCE_KEY}{name[:-4]}_put", 1
         elif name.endswith("_put"):
-            key, amount = f"ref:{name}", -1
+            key, amount = f"{REFERENCE_KEY}{name}", -1
         else:
             continue
         ok = Outcome(deltas=((key, amount),))

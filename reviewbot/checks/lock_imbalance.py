@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reviewbot.c.model import ACQUIRE, FAILURES, RELEASE, Exit
-from reviewbot.checks import CheckContext, Rule, describe_path, describe_return, make_finding
+from reviewbot.checks.base import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
     name="lock-imbalance",
     severity="high",
     summary="a function returns holding a lock on some paths and not on others",
+    question="Is the lock state on return intended?",
     doc="""\
 ## lock-imbalance
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, Exit, FunctionFacts
-from reviewbot.checks import CheckContext, Rule, describe_path, describe_return, make_finding
+from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, REFERENCE_KEY, Exit, FunctionFacts
+from reviewbot.checks.base import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
     name="refcount-leak",
     severity="high",
     summary="a return path keeps a reference or a counter move that the other paths undo",
+    question="Does this path leak a reference?",
     doc="""\
 ## refcount-leak
 
@@ -54,7 +55,6 @@ above, or a `[[suppress]]` entry with `rule = "refcount-leak"` in `.reviewbot.to
 """,
 )
 
-REFERENCE_KEY = "ref:"  # summaries count references a helper returns as "ref:RELEASE" deltas
 _UP_OPS = frozenset({INC, GET})
 _DOWN_OPS = frozenset({DEC, PUT})
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from reviewbot.c.model import (ADD, ASSIGN, CLEAR_BIT, DEC, FAILURES, GET, INC, PUT, SET_BIT, SUB,
+from reviewbot.c.model import (REFERENCE_KEY, ADD, ASSIGN, CLEAR_BIT, DEC, FAILURES, GET, INC, PUT, SET_BIT, SUB,
                                TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, TEST_BIT, WRITE, FunctionFacts)
-from reviewbot.checks import CheckContext, Rule, make_finding
-from reviewbot.checks.check_then_act import is_assertion
-from reviewbot.checks.refcount_leak import REFERENCE_KEY
+from reviewbot.checks.base import CheckContext, Rule, make_finding
+from reviewbot.checks.gating import is_assertion
 from reviewbot.knowledge.pairs import name_pairs
 
 RULE = Rule(
     name="state-imbalance",
     severity="medium",
     summary="paired operations whose effects don't cancel; a flag set and never cleared",
+    question="Where is this undone?",
     doc="""\
 ## state-imbalance
 

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 
 from reviewbot.c.apis import ACCESS_MARKS
 from reviewbot.c.model import READ, WRITE_OPS
-from reviewbot.checks import CheckContext, Rule, missing_guard, unlocked_finding
-from reviewbot.checks.check_then_act import gated_changes, is_assertion
+from reviewbot.checks.base import CheckContext, Rule, missing_guard, unlocked_finding
+from reviewbot.checks.gating import gated_changes, is_assertion
 
 RULE = Rule(
     name="unlocked-read",
     severity="medium",
     summary="a plain read of a lock-guarded field without its lock",
+    question="Does this read need the lock?",
     doc="""\
 ## unlocked-read
 

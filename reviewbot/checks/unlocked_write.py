@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 from reviewbot.c.apis import COUNTER_APIS
 from reviewbot.c.model import WRITE_OPS
-from reviewbot.checks import CheckContext, Rule, missing_guard, unlocked_finding
+from reviewbot.checks.base import CheckContext, Rule, missing_guard, unlocked_finding
 
 RULE = Rule(
     name="unlocked-write",
     severity="high",
     summary="a write of a lock-guarded field without its lock",
+    question="Does this write need the lock?",
     doc="""\
 ## unlocked-write
 

@@ -17,6 +17,8 @@ from email.policy import default as default_policy
 
 from reviewbot import __version__
 from reviewbot.findings import Finding
+from reviewbot.checks import RULES
+from reviewbot.checks.base import Rule
 from reviewbot.diffmap import DiffLines
 from reviewbot.report import RenderOptions, patch_label, visible_findings
 from reviewbot.review import Review
@@ -28,16 +30,6 @@ WIDTH = 72
 MBOX_FROM_LINE = "From reviewbot Mon Sep 17 00:00:00 2001\n"  # git format-patch's form
 # Headers unfolded: a Subject or References line stays one line a reader can copy.
 POLICY = default_policy.clone(max_line_length=None)
-# How each rule's finding is put to the author; the message and evidence follow.
-QUESTIONS = {
-    "check-then-act": "Can this check race with a concurrent change?",
-    "unlocked-write": "Does this write need the lock?",
-    "unlocked-read": "Does this read need the lock?",
-    "lock-imbalance": "Is the lock state on return intended?",
-    "refcount-leak": "Does this path leak a reference?",
-    "state-imbalance": "Where is this undone?",
-}
-DEFAULT_QUESTION = "Is this intended?"
 SIGNATURE = f"""\
 -- 
 reviewbot {__version__}: questions from an automated lock and state analysis, not verdicts.
@@ -140,7 +132,7 @@ def _ask(finding: Finding, location: tuple[str, ...] = ()) -> list[str]:
     """The finding as a question, its evidence (after `location` where the quote shows none)
     indented below, and which rule asks."""
     message = finding.message if finding.message.endswith((".", "?", "!")) else finding.message + "."
-    question = QUESTIONS.get(finding.rule, DEFAULT_QUESTION)
+    question = RULES[finding.rule].question if finding.rule in RULES else Rule.question
     lines = textwrap.wrap(f"{question} {message}", WIDTH, break_long_words=False,
                           break_on_hyphens=False)
     evidence = [*location, *finding.evidence]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from reviewbot import __version__
-from reviewbot.checks import RULES, Rule
+from reviewbot.checks import RULES
+from reviewbot.checks.base import Rule
 from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
 from reviewbot.report import RenderOptions, visible_findings
 from reviewbot.review import Review
