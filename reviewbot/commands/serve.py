@@ -1,13 +1,14 @@
 """Serve the web view: paste a lore message-id, read the review of the series in a browser.
 
-Reviews run in a pool of worker threads in the server and are kept in SQLite under --data.
+Reviews run in a pool of worker threads in the server and are kept in SQLite under --data;
+with --queue redis://... they run in `reviewbot worker` processes instead, and with --store
+postgresql://... every process shares one store.
 --demo serves the bundled seed thread as a local archive (no network) and prints the URL of
 its review page.
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import sqlite3
 import urllib.parse
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from reviewbot.commands._source import seconds
 from reviewbot.errors import InputError
+from reviewbot.commands._service import add_service_arguments
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 
@@ -28,8 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lore-url", metavar="URL",
                         help="the public-inbox archive, the only server ever asked "
                              "(default: $REVIEWBOT_LORE_URL, the config, lore.kernel.org/all)")
-    parser.add_argument("--data", metavar="DIR",
-                        help="where the reviews are kept (default: $XDG_DATA_HOME/reviewbot)")
+    add_service_arguments(parser)
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="reviews run at once (default: 2)")
     parser.add_argument("--job-time-limit", type=seconds, default=300.0, metavar="SECONDS",
@@ -42,7 +43,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import waitress  # the web's dependencies load only for this command
 
-    from reviewbot_web import create_app, default_data_dir, demo
+    from reviewbot_web import create_app, demo
+    from reviewbot_web.deploy import default_data_dir, setup_logging
 
     if args.workers < 1:
         raise InputError(str(args.workers), "--workers must be at least 1")
@@ -52,7 +54,7 @@ def run(args) -> int:
         raise InputError("--demo", "serves its own archive: leave out --lore-url")
     if args.demo and not SEED_DIR.is_dir():
         raise InputError(str(SEED_DIR), "--demo needs the fixtures of a reviewbot checkout")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_logging(args.log_format == "json")
     try:
         server = waitress.create_server(_lazy_app, host=args.host, port=args.port, threads=8,
                                         clear_untrusted_proxy_headers=True)
@@ -63,7 +65,7 @@ def run(args) -> int:
     lore_url = f"{url}{demo.PREFIX}/all" if args.demo else args.lore_url
     try:
         app = create_app({"DATA_DIR": args.data, "LORE_URL": lore_url, "TREE": args.tree,
-                          "WORKERS": args.workers, "JOB_TIME_LIMIT": args.job_time_limit,
+                          "STORE": args.store, "QUEUE": args.queue, "WORKERS": args.workers, "JOB_TIME_LIMIT": args.job_time_limit,
                           "DEMO_DIR": str(SEED_DIR) if args.demo else None})
     except (OSError, sqlite3.Error) as err:  # a data directory it cannot make or write
         server.close()

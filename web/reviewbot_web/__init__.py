@@ -3,7 +3,9 @@
 `create_app(config)` makes the Flask application: pages (reviewbot_web.pages), the JSON and
 b4-compatible APIs (reviewbot_web.api), and with DEMO_DIR a small public-inbox stand-in serving
 the mbox files there (reviewbot_web.demo). Reviews run as jobs in a pool of threads
-(reviewbot_web.jobs) and are kept in SQLite under DATA_DIR (reviewbot_web.store).
+(reviewbot_web.jobs), or on Redis with QUEUE, and are kept in SQLite under DATA_DIR, or in
+PostgreSQL with STORE (reviewbot_web.store, reviewbot_web.deploy). /healthz and /metrics are for
+the service's monitoring (reviewbot_web.monitor).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, jsonify, render_template, request
 
+from reviewbot_web.deploy import default_data_dir, open_queue, open_store
 from reviewbot_web.jobs import JobQueue, Settings
 from reviewbot_web.store import Store
 
@@ -23,15 +26,10 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "reviewbot"
-
-
 @dataclass
 class Services:
     store: Store
-    jobs: JobQueue
+    jobs: JobQueue  # or a RedisQueue: the same interface
     settings: Settings
 
 
@@ -43,6 +41,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
         DATA_DIR=None,  # default: $XDG_DATA_HOME/reviewbot
+        STORE=None,  # postgresql://... or an SQLite file; None: reviews.sqlite3 in DATA_DIR
+        QUEUE=None,  # redis://HOST:PORT/N: jobs for `reviewbot worker`; None: threads here
         LORE_URL=None,  # the archive; None: reviewbot's config, else lore.kernel.org
         TREE=None,  # a kernel git tree for whole-file reviews; None: hunk-only
         WORKERS=2,
@@ -65,13 +65,15 @@ def create_app(config: dict | None = None) -> Flask:
                         lore_timeout=app.config["LORE_TIMEOUT"],
                         max_messages=app.config["MAX_MESSAGES"],
                         max_bytes=app.config["MAX_THREAD_BYTES"])
-    store = Store(data / "reviews.sqlite3")
-    app.extensions["reviewbot"] = Services(store, JobQueue(store, settings), settings)
+    store = open_store(app.config["STORE"], data)
+    app.extensions["reviewbot"] = Services(store, open_queue(store, settings, app.config["QUEUE"]),
+                                           settings)
 
-    from reviewbot_web import api, demo, pages, render
+    from reviewbot_web import api, demo, monitor, pages, render
     app.jinja_env.finalize = render.visible_controls
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(monitor.bp)
     if app.config["DEMO_DIR"]:
         app.register_blueprint(demo.blueprint(Path(app.config["DEMO_DIR"])))
 

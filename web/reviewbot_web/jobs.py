@@ -43,7 +43,10 @@ class Busy(Exception):
 
 def run_job(store: Store, settings: Settings, job: Job, cancel: threading.Event | None = None) -> None:
     """Review what `job` asks for and record how it went; never raises for a thread that goes
-    wrong, whatever breaks in reviewbot: the job fails with a message instead."""
+    wrong, whatever breaks in reviewbot: the job fails with a message instead. A job whose
+    review is stored already is left as it is."""
+    if not store.claim(job.id):
+        return
 
     def progress(step: str, done: int, total: int) -> None:
         store.progress(job.id, FETCHING if step == service.FETCHING else REVIEWING, step, done,
@@ -98,6 +101,11 @@ class JobQueue:
             self._futures[job.id] = self._pool.submit(run_job, self.store, self.settings, job,
                                                       self._cancel)
             return job
+
+    def depth(self) -> int:
+        """Jobs waiting or running."""
+        with self._lock:
+            return sum(1 for future in self._futures.values() if not future.done())
 
     def join(self, job: Job, timeout: float | None = None) -> Job:
         """The job once it has finished (or as it is after `timeout` seconds)."""
