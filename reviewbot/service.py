@@ -44,6 +44,9 @@ class SourceSpec:
     # the one input is a message-id or lore URL, never a local path or git range (a server
     # taking input from strangers must not read its own files)
     lore_only: bool = False
+    # review the patches of an incomplete revision that are there (a list watcher that waited
+    # long enough for the rest), instead of refusing it (lore_only inputs)
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _load(spec: SourceSpec, budget: Budget, limits: Limits) -> Loaded:
         timeout = max(min(timeout or remaining, remaining), 0.001)
     if spec.lore_only:
         series = lore.load(" ".join(spec.inputs), lore_url=spec.lore_url, tree=spec.tree,
-                           revision=spec.revision, timeout=timeout)
+                           revision=spec.revision, timeout=timeout, partial=spec.partial)
     else:
         series = load_series(list(spec.inputs), tree=spec.tree, lore_url=spec.lore_url,
                              revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout)

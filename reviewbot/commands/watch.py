@@ -66,7 +66,7 @@ def run(args) -> int:
     setup_logging(args.log_format == "json")
     store = open_store(args.store, args.data)
     settings = Settings(lore_url=f"{base}/all", tree=args.tree, workers=args.workers,
-                        max_queued=10**9, time_limit=args.job_time_limit)
+                        max_queued=10**9, time_limit=args.job_time_limit, partial=True)
     jobs = open_queue(store, settings, args.queue)
     session = requests.Session()
 

@@ -106,9 +106,10 @@ def fetch_thread(msgid: str, base: str, timeout: float, source: str) -> list[Ema
 
 
 def load(text: str, *, lore_url: str | None = None, tree: str | None = None,
-         revision: int | None = None, timeout: float | None = None) -> Series:
+         revision: int | None = None, timeout: float | None = None,
+         partial: bool = False) -> Series:
     msgid = message_id(text)
     base = lore_base(lore_url, tree)
     setup_b4(lore_base=base)
     thread = fetch_thread(msgid, base, timeout or DEFAULT_TIMEOUT, text)
-    return series_from_thread(thread, text, revision)
+    return series_from_thread(thread, text, revision, partial)

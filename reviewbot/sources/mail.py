@@ -156,8 +156,9 @@ def make_reply(lmsg: b4.LoreMessage) -> Reply:
 
 
 def series_from_thread(messages: list[EmailMessage], source: str,
-                       revision: int | None = None) -> Series:
-    """The series in one mail thread: the newest revision unless `revision` is given."""
+                       revision: int | None = None, partial: bool = False) -> Series:
+    """The series in one mail thread: the newest revision unless `revision` is given. A
+    revision missing patches is an error, unless `partial` (then the patches there are it)."""
     mailbox = b4.LoreMailbox()
     for msg in messages:
         if b4.LoreMessage.get_clean_msgid(msg):
@@ -171,7 +172,7 @@ def series_from_thread(messages: list[EmailMessage], source: str,
     if lseries is None:
         raise InputError(source, "every patch of the series is missing from this thread")
     missing = [str(n) for n, lmsg in enumerate(lseries.patches) if n and lmsg is None]
-    if missing:
+    if missing and not partial:
         raise InputError(source, f"v{lseries.revision} is incomplete: patch "
                          f"{', '.join(missing)} of {lseries.expected} is not in this thread")
 
@@ -182,7 +183,7 @@ def series_from_thread(messages: list[EmailMessage], source: str,
         subject=lseries.subject,
         revision=lseries.revision,
         patches=[make_patch(lmsg.msg, number, total, followup_trailers=lmsg.followup_trailers)
-                 for number, lmsg in enumerate(lseries.patches[1:], start=1)],
+                 for number, lmsg in enumerate(lseries.patches[1:], start=1) if lmsg is not None],
         base_commit=lseries.base_commit,
         change_id=lseries.change_id,
     )

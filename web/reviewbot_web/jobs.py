@@ -35,6 +35,7 @@ class Settings:
     lore_timeout: float = 30.0
     max_messages: int = 500  # in a thread
     max_bytes: int = 8 * 1024 * 1024  # of text in a thread
+    partial: bool = False  # review what arrived of an incomplete series (the list watcher's)
 
 
 class Busy(Exception):
@@ -54,7 +55,8 @@ def run_job(store: Store, settings: Settings, job: Job, cancel: threading.Event 
 
     spec = SourceSpec((job.msgid,), tree=settings.tree, lore_url=settings.lore_url,
                       revision=job.revision if job.revision != NEWEST else None,
-                      lore_timeout=settings.lore_timeout, lore_only=True)
+                      lore_timeout=settings.lore_timeout, lore_only=True,
+                      partial=settings.partial)
     try:
         review = service.review(spec, progress=progress, time_limit=settings.time_limit,
                                 cancel=cancel, limits=Limits(settings.max_messages,
@@ -68,6 +70,10 @@ def run_job(store: Store, settings: Settings, job: Job, cancel: threading.Event 
         store.fail(job.id, FAILED, INTERNAL, f"reviewbot failed on this thread ({type(err).__name__}); "
                                              "this is a bug in reviewbot, not in the thread")
     else:
+        arrived, expected = len(review.series.patches), review.series.patches[0].total
+        if arrived < expected:  # a partial review (settings.partial): the reader must know
+            review.notes.append(f"incomplete series: {arrived} of {expected} patches had "
+                                "arrived when this was reviewed")
         store.finish(job.id, review)
 
 
