@@ -125,6 +125,8 @@ def test_health_says_unavailable_when_the_queue_is_gone(redis_url, tmp_path):
     (["watch", "--list", "minifs", "--store", "postgresql://u:secret@127.0.0.1:9/x", "--once"],
      "postgresql://u:***@127.0.0.1:9/x", "cannot use this store"),
     (["watch", "--list", "a/b", "--once"], "a/b", "not a list name"),
+    (["serve", "--port", "0", "--queue", "redis://127.0.0.1:9/0"], "redis://127.0.0.1:9/0",
+     "cannot use this queue"),
     (["watch", "--list", "minifs", "--lore-url", "ftp://x", "--once"], "ftp://x", "not an http"),
 ])
 def test_bad_service_options_are_one_line_errors(args, where, problem):
@@ -133,3 +135,26 @@ def test_bad_service_options_are_one_line_errors(args, where, problem):
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
     assert where in line and problem in line and "secret" not in line
+
+
+def test_a_store_made_before_runs_were_counted_gains_the_columns(tmp_path):
+    import sqlite3
+
+    from reviewbot_web.store import Store
+
+    path = tmp_path / "reviews.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, msgid TEXT NOT NULL, revision INTEGER "
+                "NOT NULL, analyser TEXT NOT NULL, status TEXT NOT NULL, step TEXT NOT NULL "
+                "DEFAULT '', done INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0, "
+                "error_kind TEXT, error_message TEXT, error_path TEXT, subject TEXT NOT NULL "
+                "DEFAULT '', author TEXT NOT NULL DEFAULT '', date TEXT NOT NULL DEFAULT '', "
+                "patches INTEGER NOT NULL DEFAULT 0, counts TEXT, cover_msgid TEXT, result TEXT, "
+                "created REAL NOT NULL, updated REAL NOT NULL, UNIQUE (msgid, revision, analyser))")
+    old.execute("INSERT INTO jobs (msgid, revision, analyser, status, created, updated) "
+                "VALUES ('c@x', 0, 'test', 'queued', 1, 1)")
+    old.commit()
+    old.close()
+    store = Store(path, analyser="test")
+    job = store.find("c@x")
+    assert job.runs == 0 and store.claim(job.id) and store.get(job.id).runs == 1

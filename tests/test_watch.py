@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -110,8 +111,11 @@ def test_watch_with_the_embedded_pool_reviews_each_series_once_across_restarts(t
         lore.feed_failures = 1
         failed = watch(lore, tmp_path)
         assert failed.returncode == 0 and "cannot read the feed of minifs" in failed.stderr
-        done = watch(lore, tmp_path)  # the messages the failed read missed come now
+        done = watch(lore, tmp_path, "--log-format", "json")  # what the failed read missed
         assert done.returncode == 0, done.stderr
+        logged = [json.loads(line) for line in done.stderr.splitlines()]
+        queued = [entry for entry in logged if "queued" in entry["message"]]
+        assert len(queued) == len(series) and queued[0]["logger"] == "reviewbot.watch"
         again = watch(lore, tmp_path)
         assert "queued" not in again.stderr
     store = open_store(None, tmp_path)

@@ -67,6 +67,9 @@ def run(args) -> int:
         app = create_app({"DATA_DIR": args.data, "LORE_URL": lore_url, "TREE": args.tree,
                           "STORE": args.store, "QUEUE": args.queue, "WORKERS": args.workers, "JOB_TIME_LIMIT": args.job_time_limit,
                           "DEMO_DIR": str(SEED_DIR) if args.demo else None})
+    except InputError:  # a store or queue it cannot use
+        server.close()
+        raise
     except (OSError, sqlite3.Error) as err:  # a data directory it cannot make or write
         server.close()
         raise InputError(args.data or str(default_data_dir()),
