@@ -46,7 +46,8 @@ def wait_for(condition, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_fifty_series_two_workers_one_killed_watcher_restarted(redis_url, postgresql_url):
+def test_fifty_series_two_workers_one_killed_watcher_restarted(redis_url, postgresql_url,
+                                                               tmp_path):
     from redis import Redis
     from rq import Worker
 
@@ -62,8 +63,9 @@ def test_fifty_series_two_workers_one_killed_watcher_restarted(redis_url, postgr
             lore.publish("minifs", [m for s in series for m in s.messages])
             slow = series[10]
             lore.slow, lore.slow_delay = {slow.root}, 8.0  # its worker is killed while it waits
-            workers = [reviewbot("worker", "--queue", redis_url, "--store", postgresql_url)
-                       for _ in range(2)]
+            shared = tmp_path / "shared-cache"  # what one worker learns, the other reads
+            workers = [reviewbot("worker", "--queue", redis_url, "--store", postgresql_url,
+                                 "--cache", str(shared)) for _ in range(2)]
             out = watch_once(lore, redis_url, postgresql_url)
             assert "new messages" in out
 
@@ -100,6 +102,7 @@ def test_fifty_series_two_workers_one_killed_watcher_restarted(redis_url, postgr
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
 
+    assert any((shared / "reviewbot").rglob("*.pickle"))
     rows = store.series("minifs")
     assert sorted(rows) == sorted(s.root for s in series)  # one row per revision, no more
     assert len(store.recent(limit=100)) == 50  # one job per revision

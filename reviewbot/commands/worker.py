@@ -17,26 +17,28 @@ from reviewbot.errors import InputError
 def add_arguments(parser) -> None:
     add_service_arguments(parser)
     parser.add_argument("--cache", metavar="DIR",
-                        help="reviewbot's cache (tree knowledge), e.g. on storage all workers "
-                             "share (default: $XDG_CACHE_HOME/reviewbot)")
+                        help="the cache directory, e.g. on storage all workers share; reviewbot's "
+                             "tree knowledge goes in DIR/reviewbot (default: $XDG_CACHE_HOME)")
     parser.add_argument("--burst", action="store_true",
                         help="stop once the queue is empty (default: wait for jobs)")
 
 
 def run(args) -> int:
-    from reviewbot_web.deploy import open_store, service_config, setup_logging
+    from reviewbot_web.deploy import open_queue, open_store, service_config, setup_logging
+    from reviewbot_web.jobs import Settings
+    from reviewbot_web.redisqueue import work
 
     queue = args.queue or service_config().get("queue")
     if not queue:
         raise InputError("--queue", "a worker takes its jobs from Redis: give --queue "
                                     "redis://HOST:PORT/N (or `queue` in the service config)")
     if args.cache:
-        os.makedirs(args.cache, exist_ok=True)
-        os.environ["XDG_CACHE_HOME"] = os.path.abspath(args.cache)
+        try:
+            os.makedirs(args.cache, exist_ok=True)
+        except OSError as err:
+            raise InputError(args.cache, f"cannot keep a cache here: {err.strerror or err}") from None
+        os.environ["XDG_CACHE_HOME"] = os.path.abspath(args.cache)  # read at each cache use
     setup_logging(args.log_format == "json")
-    from reviewbot_web.deploy import open_queue
-    from reviewbot_web.jobs import Settings
-    from reviewbot_web.redisqueue import work
 
     store = open_store(args.store, args.data)
     open_queue(store, Settings(), queue)  # a queue it cannot reach is an error now
