@@ -120,78 +120,101 @@ def collect(messages: list[Message]) -> list[Revision]:
     """The series revisions that `messages` (a list's recent mail, oldest first) make, with
     the replies they have had. A patch whose cover letter has not arrived (yet) counts under
     the message it answers, which is what the cover's message-id will be."""
-    by_id = {m.msgid: m for m in messages}
-    subjects = {m.msgid: parse_patch_subject(m.subject) for m in messages}
-
-    def is_patch(msgid: str) -> bool:
-        return msgid in subjects and subjects[msgid].is_patch and not subjects[msgid].is_reply
-
-    roots: dict[str, str] = {}
-
-    def root_of(msgid: str) -> str:
-        if msgid not in roots:
-            subject, parent = subjects[msgid], by_id[msgid].in_reply_to
-            if subject.counter == 0 or not parent:
-                roots[msgid] = msgid
-            elif parent not in by_id:
-                # patch 2 of a series whose cover (or patch 1) is not here: the parent is it
-                roots[msgid] = parent if subject.counter > 1 or subject.expected > 1 else msgid
-            elif is_patch(parent) and _same_revision(subjects[parent], subject):
-                roots[msgid] = root_of(parent)
-            else:
-                roots[msgid] = msgid
-        return roots[msgid]
-
+    mail = _Mail(messages)
     revisions: dict[str, Revision] = {}
     for msg in messages:
-        if not is_patch(msg.msgid):
+        if not mail.is_patch(msg.msgid):
             continue
-        subject = subjects[msg.msgid]
-        root = root_of(msg.msgid)
+        subject = mail.subjects[msg.msgid]
+        root = mail.root_of(msg.msgid)
         rev = revisions.get(root)
         if rev is None:
             rev = revisions[root] = Revision(root, "", subject.version, subject.title,
                                              subject.expected)
+        mail.members.setdefault(root, []).append(msg)
         rev.counters.add(subject.counter)
         rev.expected = max(rev.expected, subject.expected)
         if subject.counter == 0 or (subject.counter == 1 and 0 not in rev.counters):
             rev.subject = subject.title
-
-    for msg in messages:  # replies: walk up to the patch (or cover) they answer
-        if is_patch(msg.msgid):
-            continue
-        parent, seen = msg.in_reply_to, set()
-        while parent in by_id and not is_patch(parent) and parent not in seen:
-            seen.add(parent)
-            parent = by_id[parent].in_reply_to
-        root = root_of(parent) if parent in by_id and is_patch(parent) else parent
-        if root in revisions:
-            revisions[root].replies += 1
-
+    for msg in messages:
+        if not mail.is_patch(msg.msgid):
+            root = mail.answered(msg)
+            if root in revisions:
+                revisions[root].replies += 1
     for rev in revisions.values():
-        rev.series_key = _series_key(rev, by_id, revisions, root_of, is_patch)
+        rev.series_key = mail.series_key(rev, revisions)
     return list(revisions.values())
+
+
+class _Mail:
+    """The messages of a list by message-id, with their parsed subjects and thread roots."""
+
+    def __init__(self, messages: list[Message]):
+        self.by_id = {m.msgid: m for m in messages}
+        self.subjects = {m.msgid: parse_patch_subject(m.subject) for m in messages}
+        self.roots: dict[str, str] = {}
+        self.members: dict[str, list[Message]] = {}  # root -> the patches of its revision
+
+    def is_patch(self, msgid: str | None) -> bool:
+        subject = self.subjects.get(msgid)
+        return subject is not None and subject.is_patch and not subject.is_reply
+
+    def root_of(self, msgid: str) -> str:
+        """The cover letter (or first patch) of the revision patch `msgid` belongs to."""
+        path, current = [], msgid
+        while current not in self.roots:
+            if current in path:  # In-Reply-To headers forged into a loop: stop there
+                root = current
+                break
+            path.append(current)
+            current, done = self._up(current)
+            if done:
+                root = current
+                break
+        else:
+            root = self.roots[current]
+        for member in path:
+            self.roots[member] = root
+        return root
+
+    def _up(self, msgid: str) -> tuple[str, bool]:
+        """The patch that `msgid` continues the revision of (False), or its root (True)."""
+        subject, parent = self.subjects[msgid], self.by_id[msgid].in_reply_to
+        if subject.counter == 0 or not parent:
+            return msgid, True
+        if parent not in self.by_id:  # its cover (or patch 1) is not here: it is the parent
+            return (parent if subject.counter > 1 or subject.expected > 1 else msgid), True
+        if self.is_patch(parent) and _same_revision(self.subjects[parent], subject):
+            return parent, False
+        return msgid, True  # a new revision answering an older one starts its own
+
+    def answered(self, reply: Message) -> str | None:
+        """The revision a reply is about: up its thread to the first patch (or cover)."""
+        parent, seen = reply.in_reply_to, set()
+        while parent in self.by_id and not self.is_patch(parent) and parent not in seen:
+            seen.add(parent)
+            parent = self.by_id[parent].in_reply_to
+        return self.root_of(parent) if self.is_patch(parent) else parent
+
+    def series_key(self, rev: Revision, revisions: dict[str, Revision],
+                   seen: frozenset[str] = frozenset()) -> str:
+        """What every revision of one series shares: b4's change-id; else the key of the older
+        revision the cover (or first patch) answers; else the author and the title."""
+        members = self.members[rev.root]
+        for msg in members:
+            if msg.change_id:
+                return f"change-id:{msg.change_id}"
+        first = self.by_id.get(rev.root)
+        parent = first.in_reply_to if first else None
+        older = self.root_of(parent) if self.is_patch(parent) else None
+        if older in revisions and older != rev.root and older not in seen:
+            return self.series_key(revisions[older], revisions, seen | {rev.root})
+        author = first.author if first else members[0].author
+        return f"{author}\n{rev.subject}"
 
 
 def _same_revision(parent, child) -> bool:
     return parent.version == child.version and parent.expected == child.expected
-
-
-def _series_key(rev: Revision, by_id, revisions, root_of, is_patch) -> str:
-    """What every revision of one series shares: b4's change-id; else the key of the older
-    revision the cover (or first patch) answers; else the author and the title."""
-    cover = by_id.get(rev.root)
-    members = [m for m in by_id.values() if is_patch(m.msgid) and root_of(m.msgid) == rev.root]
-    for msg in members:
-        if msg.change_id:
-            return f"change-id:{msg.change_id}"
-    parent = cover.in_reply_to if cover else None
-    if parent in by_id and is_patch(parent) and root_of(parent) in revisions \
-            and root_of(parent) != rev.root:
-        older = revisions[root_of(parent)]
-        return older.series_key or _series_key(older, by_id, revisions, root_of, is_patch)
-    author = cover.author if cover else (members[0].author if members else "")
-    return f"{author}\n{rev.subject}"
 
 
 def due(rev: Revision, first_seen: float, now: float, wait: float) -> bool:

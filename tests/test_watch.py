@@ -126,3 +126,16 @@ def test_watch_with_the_embedded_pool_reviews_each_series_once_across_restarts(t
         job = store.get(rows[s.root].job)
         assert job.status == REVIEWED and job.runs == 1
     assert store.feed_errors() == 1
+
+
+def test_forged_reply_loops_and_long_chains_end():
+    loop = [mail("a@x", "[PATCH 1/2] x", "", START, "b@x", 0),
+            mail("b@x", "[PATCH 2/2] x", "", START, "a@x", 0),
+            mail("c@x", "[PATCH v2 0/1] x", "", START, "d@x", 0),
+            mail("d@x", "[PATCH v3 0/1] x", "", START, "c@x", 0)]
+    revisions = collect(feed_of(loop))
+    assert sorted(r.root for r in revisions) == ["a@x", "c@x", "d@x"]
+    chain = [mail(f"{n}@x", f"[PATCH {n}/1500] x", "", START, f"{n - 1}@x" if n > 1 else None, 0)
+             for n in range(1, 1501)]
+    [long] = collect(feed_of(chain))
+    assert long.root == "1@x" and long.complete

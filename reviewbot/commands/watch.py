@@ -32,7 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list", action="append", required=True, metavar="NAME", dest="lists",
                         help="a list (inbox) to follow, e.g. linux-fsdevel; repeat for more")
     parser.add_argument("--lore-url", metavar="URL", default="https://lore.kernel.org",
-                        help="the public-inbox server (default: https://lore.kernel.org)")
+                        help="the public-inbox server; reviews fetch threads from its `all` "
+                             "inbox (default: https://lore.kernel.org)")
     parser.add_argument("--tree", metavar="DIR",
                         help="a kernel git tree: review whole files (default: hunk-only)")
     parser.add_argument("--interval", type=seconds, default=60.0, metavar="SECONDS",
