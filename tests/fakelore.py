@@ -38,6 +38,7 @@ class FakeLore:
         self.thread_root: dict[str, str] = {}  # message-id -> the first message of its thread
         self.thread_mail: dict[str, list[EmailMessage]] = {}  # root -> the thread's messages
         self.feed_failures = 0  # answer this many feed reads with a 500, as a server in trouble
+        self.thread_failures = 0  # and this many thread reads
         self.delay = delay
         self.slow: set[str] = set()  # message-ids whose thread comes `slow_delay` s later still
         self.slow_delay = 0.0
@@ -109,6 +110,9 @@ class FakeLore:
         if len(parts) == 3 and parts[2] == "" and "x=A" in split.query:
             return self.search(parts[1], urllib.parse.parse_qs(split.query))
         # ["", inbox, quoted message-id, "t.mbox.gz"]
+        if len(parts) == 4 and parts[3] == "t.mbox.gz" and self.thread_failures > 0:
+            self.thread_failures -= 1
+            return 500, b"500 Internal Server Error\n"
         if len(parts) == 4 and parts[3] == "t.mbox.gz":
             thread = self.threads.get(urllib.parse.unquote_plus(parts[2]))
             if thread is not None:

@@ -89,6 +89,32 @@ def test_the_web_on_redis_and_postgresql_queues_once_and_reports_health_and_metr
     assert "reviewbot_lore_fetch_errors_total 0.0" in metrics
 
 
+def test_a_job_the_archive_failed_is_retried_by_a_worker_and_stored_once(redis_url, tmp_path):
+    from datetime import datetime, timezone
+
+    from fakelore import FakeLore
+    from listseries import generate
+    from reviewbot_web import create_app, services
+    from reviewbot_web.store import REVIEWED
+
+    store_path = tmp_path / "reviews.sqlite3"
+    [series] = generate(1, datetime.now(timezone.utc))
+    with FakeLore([]) as lore:
+        lore.publish("minifs", series.messages)
+        lore.thread_failures = 1
+        app = create_app({"DATA_DIR": str(tmp_path), "STORE": str(store_path),
+                          "QUEUE": redis_url, "LORE_URL": lore.url})
+        worker = subprocess.Popen([sys.executable, "-m", "reviewbot", "worker", "--queue",
+                                   redis_url, "--store", str(store_path), "--burst"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with app.app_context():
+            job = services().jobs.submit(series.root)
+            out, _ = worker.communicate(timeout=120)
+            done = services().jobs.join(job, timeout=1)
+    assert worker.returncode == 0, out
+    assert done.status == REVIEWED and done.runs == 2, (done, out)
+
+
 def test_health_says_unavailable_when_the_queue_is_gone(redis_url, tmp_path):
     from redis import Redis
     from redis.exceptions import ConnectionError as Refused
