@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake lore and the series generato
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", type=int, default=40, help="series per run (default: 40)")
+    parser.add_argument("--series", type=int, default=80, help="series per run (default: 80)")
     count = parser.parse_args().series
     redis_url = os.environ.get("REVIEWBOT_TEST_REDIS")
     if not redis_url:
