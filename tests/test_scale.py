@@ -103,6 +103,12 @@ def test_fifty_series_two_workers_one_killed_watcher_restarted(redis_url, postgr
                     os.killpg(proc.pid, signal.SIGKILL)
 
     assert any((shared / "reviewbot").rglob("*.pickle"))
+    from reviewbot_web import create_app
+
+    app = create_app({"DATA_DIR": str(tmp_path), "STORE": postgresql_url, "QUEUE": redis_url})
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "reviewbot_jobs_done_total 50.0" in metrics and "reviewbot_queue_depth 0.0" in metrics
+    assert "reviewbot_review_seconds_count 50.0" in metrics
     rows = store.series("minifs")
     assert sorted(rows) == sorted(s.root for s in series)  # one row per revision, no more
     assert len(store.recent(limit=100)) == 50  # one job per revision

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 
 from redis import Redis
@@ -50,10 +51,15 @@ class RedisQueue:
         self.store = store
         self.settings = settings
         self.queue = Queue(QUEUE_NAME, connection=connect(url))
+        self._lock = threading.Lock()  # two requests of one process for one series queue once
 
     def submit(self, msgid: str, revision: int = NEWEST, retry: bool = False) -> Job:
         """The job of `msgid`: the stored one if it is running or done, else a new one in the
         queue. A failed job is tried again only with `retry`."""
+        with self._lock:
+            return self._submit(msgid, revision, retry)
+
+    def _submit(self, msgid: str, revision: int, retry: bool) -> Job:
         job = self.store.find(msgid, revision)
         if job is not None and job.running and self.pending(job):
             return job
