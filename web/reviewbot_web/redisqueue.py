@@ -20,6 +20,7 @@ import time
 from redis import Redis
 from rq import Queue, Retry, SimpleWorker
 from rq.job import Job as RQJob
+from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 
 from reviewbot.errors import Unavailable
@@ -84,7 +85,7 @@ class RedisQueue:
     def pending(self, job: Job) -> bool:
         try:
             return RQJob.fetch(rq_id(job.id), connection=self.queue.connection).get_status() in PENDING
-        except Exception:  # no such job (never pushed, or expired): not pending
+        except NoSuchJobError:  # never pushed, or expired: not pending
             return False
 
     def depth(self) -> int:
