@@ -23,7 +23,9 @@ from email.message import EmailMessage
 import b4
 import liblore.utils
 
-from reviewbot.errors import InputError, NotFound
+from reviewbot.errors import InputError
+from reviewbot.files import check_file
+from reviewbot.limits import Limits
 from reviewbot.series import Patch, Reply, Series
 
 # b4 and liblore log their progress and complaints; reviewbot reports a bad input itself, in one
@@ -54,12 +56,12 @@ def setup_b4(lore_base: str | None = None) -> None:
         _b4_configured_for[:] = [lore_base]
 
 
-def read_mbox(path: str) -> list[EmailMessage]:
+def read_mbox(path: str, limits: Limits = Limits()) -> list[EmailMessage]:
     """The messages of an mbox file, a maildir, or a file holding one mail saved on its own
     (no mbox `From ` line); InputError when there are none."""
-    if not os.path.exists(path):
-        # Checked first: Python's mailbox module would create the missing file.
-        raise NotFound(path, "no such file or directory")
+    if not os.path.isdir(path):
+        # Checked first: Python's mailbox module would create a missing file, and block on a FIFO
+        check_file(path, limits.mail_bytes, "mail_bytes")
     try:
         messages = b4.get_msgs_from_mailbox_or_maildir(path)
         if not messages and os.path.isfile(path):
