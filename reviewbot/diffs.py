@@ -76,10 +76,15 @@ def check_line_numbers(pfs: unidiff.PatchSet, label: str, limits: Limits) -> Non
         for hunk in pf:
             for start, length in ((hunk.source_start, hunk.source_length),
                                   (hunk.target_start, hunk.target_length)):
-                if start + length > limits.file_lines or (start == 0 and length):
-                    raise InputError(label, f"malformed diff: {path_of(pf)}, hunk {_header(hunk)}: "
-                                            f"no file has line {start + length - 1 if start else 0} "
-                                            f"(at most {limits.file_lines} lines: [limits] file_lines)")
+                if start == 0 and length:
+                    problem = f"{length} lines from line 0 (the first line is 1)"
+                elif start + length - 1 > limits.file_lines:
+                    problem = (f"lines past line {limits.file_lines}, the most a file may have "
+                               "([limits] file_lines in the config)")
+                else:
+                    continue
+                raise InputError(label, f"malformed diff: {path_of(pf)}, hunk {_header(hunk)}: "
+                                        f"{problem}")
 
 
 def unquote(name: str) -> str:
