@@ -26,7 +26,7 @@ def file_problem(path: str, max_bytes: int, limit_key: str) -> str | None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return "a symbolic link to a missing file" if os.path.islink(path) else "no such file"
+        return "a symbolic link to a missing file" if os.path.islink(path) else "no such file or directory"
     except OSError as err:
         return f"cannot read: {err.strerror}"
     via = " (through a symbolic link)" if os.path.islink(path) else ""

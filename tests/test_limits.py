@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import subprocess
 import time
 import zlib
 
 import pytest
 
-from conftest import SEED_COVER, SEED_MBOX
+from conftest import FIXTURES, SEED_COVER, SEED_MBOX
 from fakelore import FakeLore
 from reviewbot import cli, service
 from reviewbot.errors import InputError, NotFound, TimedOut, Unavailable
@@ -268,3 +269,38 @@ def test_binary_diffs_and_quoted_names_are_read_in_every_mode(capsys, tmp_path, 
     assert cli.main(["check", "--format", "json", *args, str(path)]) == 0
     loaded = service.load(SourceSpec((str(path),), tree=str(tree) if mode == "tree" else None))
     assert loaded.workspace.after('ça "q".c', 1).text.startswith("int g(void)\n{\n")
+
+
+# ---- odd files in an indexed tree, and as `facts` and `index` inputs ----
+
+MINIFS_BASE = FIXTURES / "minifs" / "base"
+
+
+def test_odd_files_in_an_indexed_tree_are_skipped_with_a_note(capsys, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(MINIFS_BASE, tree)
+    os.mkfifo(tree / "fifo.c")
+    (tree / "dangling.h").symlink_to(tree / "gone.h")
+    (tree / "zero.c").symlink_to("/dev/zero")
+    (tree / "big.c").write_text("int x;\n" * 20_000)
+    (tree / ".reviewbot.toml").write_text("[limits]\nfile_bytes = 100000\n")
+    started = time.monotonic()
+    assert cli.main(["index", "--jobs", "1", str(tree)]) == 0
+    assert time.monotonic() - started < 60
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"reviewbot: {tree / 'big.c'}: skipped: 140000 bytes, more than the limit of 100000 "
+        "([limits] file_bytes in the config)",
+        f"reviewbot: {tree / 'dangling.h'}: skipped: a symbolic link to a missing file",
+        f"reviewbot: {tree / 'fifo.c'}: skipped: a FIFO, not a regular file",
+        f"reviewbot: {tree / 'zero.c'}: skipped: a character device (through a symbolic link), "
+        "not a regular file"]
+    assert "files            4\n" in out  # the four files of minifs
+
+
+@pytest.mark.parametrize("command", ["facts", "index"])
+def test_an_odd_file_named_to_facts_or_index_is_bad_input(capsys, tmp_path, command):
+    path = tmp_path / "fifo.c"
+    os.mkfifo(path)
+    assert cli.main([command, str(path)]) == 2
+    assert capsys.readouterr().err == f"reviewbot: {path}: a FIFO, not a regular file\n"
