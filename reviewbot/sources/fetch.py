@@ -63,11 +63,13 @@ class BoundedSession(requests.Session):
                                      f"{self.seconds:g}s (try again later, or a longer "
                                      "--lore-timeout)")
 
+    def out_of_time(self) -> bool:
+        return self.expired.is_set() or time.monotonic() >= self.deadline
+
     def remaining(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0 or self.expired.is_set():
+        if self.out_of_time():
             raise self.timed_out()
-        return left
+        return self.deadline - time.monotonic()
 
     def request(self, method, url, **kwargs) -> requests.Response:
         """One request with the redirects it takes, each answer read whole within the bounds."""
@@ -81,7 +83,7 @@ class BoundedSession(requests.Session):
                     self._read_body(response)
                     return response
             except (requests.RequestException, OSError):
-                if self.expired.is_set():
+                if self.out_of_time():  # a read timed out at the deadline, or was cut there
                     raise self.timed_out() from None
                 raise
             response.close()  # a redirect's body is not worth reading

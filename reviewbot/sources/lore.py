@@ -95,8 +95,6 @@ def fetch_thread(msgid: str, base: str, source: str, limits: Limits,
             if err.status_code is not None:
                 raise Unavailable(source, f"{base} answered HTTP {err.status_code} (try again "
                                           "later)") from None
-            if session.expired.is_set():
-                raise session.timed_out() from None
             if isinstance(err.__cause__, requests.Timeout):
                 raise TimedOut(source, f"{base} did not answer in time (try again later, or "
                                        "a longer --lore-timeout)") from None
