@@ -24,6 +24,7 @@ import argparse
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -295,6 +296,7 @@ _worker_namespace = None
 def _init_worker(config, namespace: str) -> None:
     global _worker_config, _worker_namespace
     _worker_config, _worker_namespace = config, namespace
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with SIGTERM
     gc.enable()  # a forked worker inherits the parent's disabled collector
     gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
 
