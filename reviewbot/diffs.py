@@ -29,6 +29,10 @@ def parse(diff: str, label: str) -> unidiff.PatchSet:
         raise InputError(label, f"malformed diff: {where}line {parsed.line_no} of the diff: "
                                 f"{problem}")
     for pf in parsed:
+        if not (len(pf) or pf.is_binary_file or pf.is_rename or pf.is_added_file
+                or pf.is_removed_file or pf.source_mode != pf.target_mode):
+            raise InputError(label, f"malformed diff: {path_of(pf)}: no hunks, and no change of "
+                                    "name, mode or content (git apply: only garbage)")
         for hunk in pf:
             after = _line_after(hunk, lines)
             if after is not None and after[1][:1] in "+- " and not after[1].startswith(NOT_HUNK_LINES):
