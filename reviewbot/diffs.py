@@ -96,7 +96,7 @@ def unquote(name: str) -> str:
     (`"a/\\303\\251t\\"e.c"`), else as it is."""
     if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
         raw, _ = codecs.escape_decode(name[1:-1].encode("utf-8", "surrogateescape"))
-        return raw.decode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "replace")
     return name
 
 

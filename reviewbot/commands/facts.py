@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(path, "not a C file (.c or .h)")
         if path not in texts:
             data = read_file(path, limits.file_bytes, "file_bytes")
-            texts[path] = data.decode("utf-8", errors="surrogateescape")
+            texts[path] = data.decode("utf-8", errors="replace")  # as the workspace decodes
         if function is None:
             wanted[path] = None
         elif wanted.get(path, set()) is not None:

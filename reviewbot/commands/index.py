@@ -240,7 +240,7 @@ def index_file(path: str, config=None, namespace: str | None = None) -> FileFact
     cached = cache.get(digest, namespace)
     if isinstance(cached, FileFacts):
         return with_path(cached, path)
-    text = data.decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "replace")  # as the workspace decodes: the analysis reads text
     facts = for_knowledge(analyze({path: FileVersion(path, text)}, config).files[path])
     cache.put(digest, namespace, facts)
     return facts
