@@ -61,10 +61,10 @@ class _WatchedPatchSet(unidiff.PatchSet):
 
 
 def _line_after(hunk: unidiff.Hunk, lines: list[str]) -> tuple[int, str] | None:
-    """(number, text) of the first diff line after `hunk` that is not blank or a
-    `\\ No newline` marker."""
+    """(number, text) of the first diff line after `hunk` that is not empty or a `\\ No
+    newline` marker (` ` alone is an empty line of context: more of the hunk)."""
     index = max((line.diff_line_no for line in hunk if line.diff_line_no), default=0)
-    while index < len(lines) and (lines[index].startswith("\\") or not lines[index].strip()):
+    while index < len(lines) and (lines[index].startswith("\\") or lines[index] in ("\n", "\r\n")):
         index += 1
     return (index + 1, lines[index]) if 0 < index < len(lines) else None
 

@@ -304,3 +304,29 @@ def test_an_odd_file_named_to_facts_or_index_is_bad_input(capsys, tmp_path, comm
     os.mkfifo(path)
     assert cli.main([command, str(path)]) == 2
     assert capsys.readouterr().err == f"reviewbot: {path}: a FIFO, not a regular file\n"
+
+
+def test_limits_come_from_the_config_and_bad_values_are_named(tmp_path):
+    from reviewbot.knowledge.config import load_config
+    (tmp_path / ".reviewbot.toml").write_text("[limits]\nfetch_seconds = 5\nfile_lines = 100\n")
+    limits = load_config(str(tmp_path)).limits
+    assert (limits.fetch_seconds, limits.file_lines, limits.redirects) == (5.0, 100, Limits().redirects)
+    for bad, problem in [("redirects = 1.5", "[limits] redirects must be a whole number above 0, not 1.5"),
+                         ("file_bytes = 0", "[limits] file_bytes must be a whole number above 0, not 0"),
+                         ("fetch_seconds = nan", "[limits] fetch_seconds must be a number above 0, not nan"),
+                         ("depth = 3", "[limits]: unknown key 'depth' (known: fetch_bytes, fetch_seconds, "
+                                       "file_bytes, file_lines, mail_bytes, redirects)")]:
+        (tmp_path / ".reviewbot.toml").write_text(f"[limits]\n{bad}\n")
+        with pytest.raises(InputError) as caught:
+            load_config(str(tmp_path))
+        assert caught.value.problem == problem
+
+
+def test_the_line_limit_of_the_config_applies_to_hunks(tmp_path, capsys):
+    (tmp_path / ".reviewbot.toml").write_text("[limits]\nfile_lines = 10\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    path = tmp_path / "f.patch"
+    path.write_text(patch_mail(F_HEADER + "@@ -9,3 +9,3 @@\n a\n-b\n+c\n d\n"))
+    assert cli.main(["check", "--hunks-only", "--tree", str(tmp_path), str(path)]) == 2
+    assert capsys.readouterr().err == (f"reviewbot: {LABEL}hunk @@ -9,3 +9,3 @@: lines past line 10, "
+                                       "the most a file may have ([limits] file_lines in the config)\n")

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import SEED_MBOX
+from fixture_repo import BASE_DIR as MINIFS_BASE
 from fixture_repo import SERIES, make_minifs_repo
 from reviewbot import cli
 
@@ -94,3 +95,31 @@ def test_sigterm_removes_the_temporary_index_as_ctrl_c_does(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM
     assert out == "" and err == ""
     assert list(temp.iterdir()) == []
+
+
+def heed_ctrl_c() -> None:
+    """A test run in the background of a shell inherits SIGINT ignored: a terminal's
+    reviewbot does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_an_index_of_worker_processes_prints_no_traceback(tmp_path, sig):
+    """Ctrl-C reaches the whole process group (the workers too); SIGTERM only reviewbot."""
+    tree = tmp_path / "tree"
+    for n in range(150):
+        shutil.copytree(MINIFS_BASE, tree / f"d{n}")
+        (tree / f"d{n}" / "file.c").write_text((MINIFS_BASE / "file.c").read_text() + f"int v{n};\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.Popen([*REVIEWBOT, "index", "--jobs", "2", str(tree)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=heed_ctrl_c)
+    time.sleep(2)
+    assert proc.poll() is None, "the index ended before it could be stopped"
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig
+    assert err == "" and out == ""

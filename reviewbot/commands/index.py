@@ -297,6 +297,7 @@ def _init_worker(config, namespace: str) -> None:
     global _worker_config, _worker_namespace
     _worker_config, _worker_namespace = config, namespace
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with SIGTERM
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent acts
     gc.enable()  # a forked worker inherits the parent's disabled collector
     gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
 
