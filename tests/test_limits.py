@@ -330,3 +330,68 @@ def test_the_line_limit_of_the_config_applies_to_hunks(tmp_path, capsys):
     assert cli.main(["check", "--hunks-only", "--tree", str(tmp_path), str(path)]) == 2
     assert capsys.readouterr().err == (f"reviewbot: {LABEL}hunk @@ -9,3 +9,3 @@: lines past line 10, "
                                        "the most a file may have ([limits] file_lines in the config)\n")
+
+
+THREAD_GZ = gzip.compress(SEED_MBOX.read_bytes())
+
+
+def chunked(handler):
+    handler.protocol_version = "HTTP/1.1"
+    handler.send_response(200)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    for start in range(0, len(THREAD_GZ), 1000):
+        part = THREAD_GZ[start:start + 1000]
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+    handler.wfile.write(b"0\r\n\r\n")
+
+
+def content_encoded(handler):
+    body = gzip.compress(THREAD_GZ)
+    handler.send_response(200)
+    handler.send_header("Content-Encoding", "gzip")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@pytest.mark.parametrize("serve", [chunked, content_encoded])
+def test_a_thread_sent_in_chunks_or_content_encoded_is_read_whole(serve):
+    with HostileLore(serve) as lore:
+        assert len(load_series([SEED_COVER], lore_url=lore.url).patches) == 3
+
+
+def cut_short(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(THREAD_GZ) * 2))
+    handler.end_headers()
+    handler.wfile.write(THREAD_GZ)  # and hang up, half-way
+
+
+def bad_chunks(handler):
+    handler.protocol_version = "HTTP/1.1"
+    handler.send_response(200)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    handler.wfile.write(b"zz\r\nnot a chunk\r\n")
+
+
+def bad_content_encoding(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Encoding", "gzip")
+    handler.send_header("Content-Length", "20")
+    handler.end_headers()
+    handler.wfile.write(b"\x1f\x8bnot gzip at all!!")
+
+
+def header_flood(handler):
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Flood: " + b"x" * 200_000 + b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("serve", [cut_short, bad_chunks, bad_content_encoding, header_flood])
+def test_a_broken_answer_is_one_line_and_exit_2(capsys, serve):
+    with HostileLore(serve) as lore:
+        assert cli.main(["show", "--lore-url", lore.url, SEED_COVER]) == 2
+        err = capsys.readouterr().err
+    assert err.startswith(f"reviewbot: {SEED_COVER}: ") and err.count("\n") == 1
+    assert lore.url in err and ("(try again later)" in err or "(check --lore-url" in err)

@@ -8,6 +8,7 @@ Each bound reached is a ReviewbotError naming the server, what happened and what
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ import zlib
 
 import requests
 import requests.adapters
+import urllib3
 
 from reviewbot.errors import TimedOut, Unavailable
 from reviewbot.limits import Limits
@@ -82,10 +84,14 @@ class BoundedSession(requests.Session):
                 if target is None:
                     self._read_body(response)
                     return response
-            except (requests.RequestException, OSError):
+            except (requests.RequestException, urllib3.exceptions.HTTPError,
+                    http.client.HTTPException, OSError) as err:
                 if self.out_of_time():  # a read timed out at the deadline, or was cut there
                     raise self.timed_out() from None
-                raise
+                if isinstance(err, (requests.ConnectionError, requests.Timeout)):
+                    raise  # liblore's: it tries the archive's other addresses
+                raise Unavailable(self.source, f"{self.server} sent a broken answer: "
+                                               f"{one_line(err)} (try again later)") from None
             response.close()  # a redirect's body is not worth reading
             url = requests.compat.urljoin(response.url, target)
         raise Unavailable(self.source, f"{self.server} redirected more than "
@@ -117,6 +123,12 @@ class BoundedSession(requests.Session):
                                            "mail_bytes in the config)")
         response._content = body
         response._content_consumed = True
+
+
+def one_line(err: BaseException) -> str:
+    """What an error says, without the tuple reprs urllib3 wraps it in."""
+    text = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+    return " ".join(text.split())[:160] or type(err).__name__
 
 
 def unpacked_size(data: bytes, cap: int) -> int:

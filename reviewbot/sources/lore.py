@@ -21,7 +21,7 @@ from reviewbot.errors import InputError, NotFound, TimedOut, Unavailable
 from reviewbot.knowledge.config import Config, load_config
 from reviewbot.limits import Limits
 from reviewbot.series import Series
-from reviewbot.sources.fetch import BoundedSession
+from reviewbot.sources.fetch import BoundedSession, one_line
 from reviewbot.sources.mail import check_headers, series_from_thread, setup_b4
 
 DEFAULT_LORE_URL = "https://lore.kernel.org/all"
@@ -119,17 +119,18 @@ def fetch_thread(msgid: str, base: str, source: str, limits: Limits,
 def _reason(err: BaseException) -> str:
     """The system's word for why a connection failed (`Connection refused`), found down the
     chain of errors requests and urllib3 wrap it in."""
-    seen, todo = set(), [err]
+    seen, todo, deepest = set(), [err], err
     while todo:
         current = todo.pop(0)
         if id(current) in seen:
             continue
         seen.add(id(current))
+        deepest = current
         if isinstance(current, OSError) and current.strerror:
             return current.strerror
         todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
                              *current.args) if isinstance(e, BaseException)]
-    return "no connection"
+    return one_line(deepest)
 
 
 def load(text: str, *, lore_url: str | None = None, tree: str | None = None,
