@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -107,14 +108,19 @@ def heed_ctrl_c() -> None:
 def test_stopping_an_index_of_worker_processes_prints_no_traceback(tmp_path, sig):
     """Ctrl-C reaches the whole process group (the workers too); SIGTERM only reviewbot."""
     tree = tmp_path / "tree"
-    for n in range(150):
-        shutil.copytree(MINIFS_BASE, tree / f"d{n}")
-        (tree / f"d{n}" / "file.c").write_text((MINIFS_BASE / "file.c").read_text() + f"int v{n};\n")
+    tree.mkdir()
+    text = (MINIFS_BASE / "file.c").read_text() * 20  # seconds of work for the workers
+    for n in range(60):
+        (tree / f"file{n}.c").write_text(f"{text}int v{n};\n")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     proc = subprocess.Popen([*REVIEWBOT, "index", "--jobs", "2", str(tree)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, preexec_fn=heed_ctrl_c)
-    time.sleep(2)
+    workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and not workers.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the pool of workers is up
+    time.sleep(0.5)
     assert proc.poll() is None, "the index ended before it could be stopped"
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)
