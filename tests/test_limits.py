@@ -395,3 +395,13 @@ def test_a_broken_answer_is_one_line_and_exit_2(capsys, serve):
         err = capsys.readouterr().err
     assert err.startswith(f"reviewbot: {SEED_COVER}: ") and err.count("\n") == 1
     assert lore.url in err and ("(try again later)" in err or "(check --lore-url" in err)
+
+
+def test_a_fifo_in_a_maildir_is_bad_input_not_a_hang(capsys, tmp_path):
+    maildir = tmp_path / "maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1.mail").write_bytes(SEED_MBOX.read_bytes().split(b"\nFrom ", 1)[0])
+    os.mkfifo(maildir / "new" / "2.mail")
+    assert cli.main(["show", str(maildir)]) == 2
+    assert capsys.readouterr().err == f"reviewbot: {maildir / 'new' / '2.mail'}: a FIFO, not a regular file\n"

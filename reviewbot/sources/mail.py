@@ -59,9 +59,14 @@ def setup_b4(lore_base: str | None = None) -> None:
 def read_mbox(path: str, limits: Limits = Limits()) -> list[EmailMessage]:
     """The messages of an mbox file, a maildir, or a file holding one mail saved on its own
     (no mbox `From ` line); InputError when there are none."""
-    if not os.path.isdir(path):
-        # Checked first: Python's mailbox module would create a missing file, and block on a FIFO
-        check_file(path, limits.mail_bytes, "mail_bytes")
+    # Checked first: Python's mailbox module would create a missing file, and block on a FIFO
+    # (in a maildir too)
+    mails = ([os.path.join(path, sub, name) for sub in ("cur", "new")
+              if os.path.isdir(os.path.join(path, sub))
+              for name in sorted(os.listdir(os.path.join(path, sub)))]
+             if os.path.isdir(path) else [path])
+    for mail in mails:
+        check_file(mail, limits.mail_bytes, "mail_bytes")
     try:
         messages = b4.get_msgs_from_mailbox_or_maildir(path)
         if not messages and os.path.isfile(path):
