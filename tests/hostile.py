@@ -68,7 +68,10 @@ PROBLEMS = ("malformed diff", "no mail messages", "a mail has a header", "no pat
             "not a patch", "incomplete", "does not apply", "threads in it", "not a regular file",
             "symbolic link", "more than the limit", "not a file", "no such", "not a C file",
             "not a message-id", "not a valid URL", "missing from this thread", "empty range",
-            "not UTF-8", "a file name git would not write")
+            "not UTF-8", "a file name git would not write", "sent a broken answer", "answered HTTP",
+            "is not a public-inbox archive", "broken gzipped mbox", "unpacks to more than",
+            "redirected more than", "sent more than", "did not send the thread", "cannot reach",
+            "sent no thread")
 
 
 def outcome_class(outcome: Outcome) -> str:

@@ -13,6 +13,7 @@ run: REVIEWBOT_FUZZ_EXAMPLES=2000 ./dev test tests/test_fuzz.py -s
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -299,6 +300,95 @@ def test_mails(tmp_path_factory, mbox):
         outcome = run_cli(command, str(path))
         tally("fuzz mails").add(outcome, *features)
         check_outcome(outcome)
+
+
+# ---- archives ----
+
+THREAD = (Path(__file__).resolve().parent.parent / "fixtures" / "seed" /
+          "fuse-passthrough-fixes.mbox").read_bytes()
+SEED_ID = "20240407155758.575216-1-amir73il@gmail.com"
+
+
+@functools.cache
+def bodies() -> dict[str, bytes]:
+    import gzip
+
+    thread = gzip.compress(THREAD)
+    return {"thread": thread, "cut thread": thread[:2000], "not gzip": b"<html>hello</html>",
+            "empty": b"", "bomb": gzip.compress(bytes(64 << 20))}  # 64 MiB unpacked
+
+
+@st.composite
+def archive_answers(draw) -> tuple[dict, list[str]]:
+    """How a hostile or broken archive answers: status, redirects, body, encodings."""
+    status = draw(st.sampled_from([200, 200, 200, 301, 302, 404, 410, 500, 503]))
+    body = draw(st.sampled_from(["thread", "cut thread", "not gzip", "empty", "bomb", "bytes"]))
+    data = draw(st.binary(max_size=512)) if body == "bytes" else bodies()[body]
+    answer = {"status": status, "body": data, "location": draw(st.sampled_from(["self", "elsewhere"])),
+              "encoded": draw(st.booleans()), "chunked": draw(st.booleans()),
+              "length": draw(st.sampled_from(["exact", "none", "too long"]))}
+    return answer, [f"HTTP {status}", body, *(k for k in ("encoded", "chunked") if answer[k]),
+                    f"length {answer['length']}"]
+
+
+def answer_with(handler, answer: dict) -> None:
+    import gzip
+
+    body = gzip.compress(answer["body"]) if answer["encoded"] else answer["body"]
+    handler.protocol_version = "HTTP/1.1"
+    handler.send_response(answer["status"])
+    if answer["status"] in (301, 302):
+        handler.send_header("Location", handler.path if answer["location"] == "self" else "/all/x/")
+    if answer["encoded"]:
+        handler.send_header("Content-Encoding", "gzip")
+    if answer["chunked"]:
+        handler.send_header("Transfer-Encoding", "chunked")
+    elif answer["length"] != "none":
+        extra = 100 if answer["length"] == "too long" else 0
+        handler.send_header("Content-Length", str(len(body) + extra))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    if handler.command == "HEAD":
+        return
+    if answer["chunked"]:
+        handler.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n")
+    else:
+        handler.wfile.write(body)
+
+
+@pytest.fixture
+def small_mail_limit():
+    """A user config bounding a thread at 4 MiB: a bomb stops sooner, as it would anyway."""
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "reviewbot" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[limits]\nmail_bytes = 4194304\n")
+
+
+@budget(25)
+@given(archive_answers())
+def test_archives(small_mail_limit, archive):
+    from fakelore import FakeLore
+
+    answer, features = archive
+
+    class Hostile(FakeLore):
+        def handler_class(self):
+            base = super().handler_class()
+
+            class Handler(base):
+                def do_GET(self):
+                    answer_with(self, answer)
+
+                do_HEAD = do_GET
+
+            return Handler
+
+    with Hostile([]) as lore:
+        outcome = run_cli("show", "--lore-url", lore.url, "--lore-timeout", "5", SEED_ID)
+    tally("fuzz archives").add(outcome, *features)
+    check_outcome(outcome)
+    if outcome.status == 2:
+        assert lore.url in outcome.err or SEED_ID in outcome.err, outcome
 
 
 def test_fuzz_counts_and_memory(capsys):

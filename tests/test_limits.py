@@ -405,3 +405,20 @@ def test_a_fifo_in_a_maildir_is_bad_input_not_a_hang(capsys, tmp_path):
     os.mkfifo(maildir / "new" / "2.mail")
     assert cli.main(["show", str(maildir)]) == 2
     assert capsys.readouterr().err == f"reviewbot: {maildir / 'new' / '2.mail'}: a FIFO, not a regular file\n"
+
+
+def redirect_with_an_endless_body(handler):
+    handler.send_response(302)
+    handler.send_header("Location", handler.path)
+    handler.end_headers()
+    block = b"x" * 65536
+    for _ in range(100_000):  # 6.5 GB, if anybody read it
+        handler.wfile.write(block)
+
+
+def test_a_redirect_body_is_never_read():
+    with HostileLore(redirect_with_an_endless_body) as lore:
+        started = time.monotonic()
+        problem = problem_of(Unavailable, lore.url, limits=Limits(redirects=2))
+        assert time.monotonic() - started < 10
+    assert problem.startswith(f"{lore.url} redirected more than 2 times")

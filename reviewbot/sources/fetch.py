@@ -98,6 +98,11 @@ class BoundedSession(requests.Session):
                                        f"{self.limits.redirects} times (a redirect loop? check "
                                        "--lore-url; [limits] redirects in the config)")
 
+    def resolve_redirects(self, *args, **kwargs):
+        """None here: request() follows redirects itself, within the bounds (requests' own
+        following reads each redirect's whole body first, however big)."""
+        return iter(())
+
     def _read_body(self, response: requests.Response) -> None:
         """Read the answer into `response.content`, counting its bytes as they come."""
         chunks = []
