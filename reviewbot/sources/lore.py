@@ -112,7 +112,8 @@ def fetch_thread(msgid: str, base: str, source: str, limits: Limits,
     check_headers(messages, source)
     thread = b4.get_strict_thread(messages, msgid)
     if not thread:
-        raise NotFound(source, f"{base} sent no thread for this message")
+        raise NotFound(source, f"{base} sent no thread for this message (is it a public-inbox "
+                               "archive? check --lore-url)")
     return thread
 
 
