@@ -25,7 +25,7 @@ def parse(diff: str, label: str) -> unidiff.PatchSet:
     if parsed.error is not None:
         where = f"{path_of(parsed[-1])}, " if parsed else ""
         # unidiff quotes the offending line with its newline: the error stays one line
-        problem = " ".join(str(parsed.error).split())
+        problem = " ".join(str(parsed.error).split())[:200]
         raise InputError(label, f"malformed diff: {where}line {parsed.line_no} of the diff: "
                                 f"{problem}")
     for pf in parsed:
@@ -53,6 +53,8 @@ class _WatchedPatchSet(unidiff.PatchSet):
             super().__init__(self._counted(lines))
         except unidiff.UnidiffParseError as err:
             self.error = err
+        except ValueError:  # Python's int() refuses a number of thousands of digits
+            self.error = unidiff.UnidiffParseError("a hunk header number of thousands of digits")
 
     def _counted(self, lines: list[str]):
         for line in lines:
