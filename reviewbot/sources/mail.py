@@ -84,14 +84,18 @@ def read_mbox(path: str, limits: Limits = Limits()) -> list[EmailMessage]:
 def check_headers(messages: list[EmailMessage], source: str) -> None:
     """Parse every header of every message once, up front. Python's email package should
     only note a defect in a malformed header, but a few make it raise (an IndexError for
-    `From: <<<@@>`), wherever the header is first read; here, that is an InputError."""
+    `From: <<<@@>`), wherever the header is first read; here, that is an InputError. So is a
+    subject whose [PATCH n/N] counters b4 cannot read (Python's int() refuses thousands of
+    digits)."""
     for msg in messages:
         for name, raw in msg.raw_items():
             try:
-                msg.policy.header_fetch_parse(name, raw)
+                value = msg.policy.header_fetch_parse(name, raw)
+                if name.lower() == "subject":
+                    b4.LoreSubject(str(value))
             except Exception:  # whichever bug of the email package it is, the header is bad
                 raise InputError(source, "a mail has a header that cannot be read: "
-                                         f"{name}: {' '.join(raw.split())}") from None
+                                         f"{name}: {' '.join(raw.split())[:200]}") from None
 
 
 def mail_date(msg: EmailMessage) -> str:
