@@ -54,6 +54,7 @@ SIMPLE = st.sampled_from([
     "do { d->users++; } while (0);", "{", "}", "(", "READ_ONCE(d->state);",
     "WRITE_ONCE(d->state, 2);", "scoped_guard(spinlock, &d->lock) d->users++;",
     "guard(mutex)(&d->mutex);", "d->users += sizeof(struct drv);", "\u00e9t\u00e9 = 1;",
+    "d->users += " + "9" * 5000 + ";", "d->state = 0x" + "f" * 64 + "ULL;",
 ])
 CONDITIONS = st.sampled_from(["d->users", "!d->state", "test_bit(DRV_BUSY, &d->flags)",
                               "spin_trylock(&d->lock)", "likely(n > 0)", "d"])
@@ -246,7 +247,8 @@ TRANSFER = st.sampled_from(["8bit", "base64", "quoted-printable", "7bit"])
 CHARSETS = st.sampled_from(["utf-8", "iso-8859-1", "x-unknown"])
 SUBJECTS = st.sampled_from(["[PATCH {n}/{total}] drv: change {n}", "[PATCH v2 {n}/{total}] drv: {n}",
                             "[RFC PATCH] drv: change {n}", "drv: change {n}", "[PATCH {n}/0] x",
-                            "=?utf-8?q?=5BPATCH=5D_caf=C3=A9_{n}?=", "[PATCH {total}/{n}] drv"])
+                            "=?utf-8?q?=5BPATCH=5D_caf=C3=A9_{n}?=", "[PATCH {total}/{n}] drv",
+                            "[PATCH " + "9" * 5000 + "/{total}] drv: change {n}"])
 
 
 @st.composite
