@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from hostile import MEMORY_GROWTH, Tally, check_outcome, max_rss, run_cli
 
 ON_DEMAND = int(os.environ.get("REVIEWBOT_FUZZ_EXAMPLES", "0"))
+# reviewbot.c raises the recursion limit once, for the first C it analyses: hypothesis notices
+pytestmark = pytest.mark.filterwarnings("ignore:The recursion limit will not be reset")
 TALLIES: dict[str, Tally] = {}
 
 
