@@ -22,6 +22,7 @@ from reviewbot.errors import TimedOut, Unavailable
 from reviewbot.limits import Limits
 
 CHUNK = 64 * 1024
+UNPACK_STEP = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -143,10 +144,11 @@ def unpacked_size(data: bytes, cap: int) -> int:
     size = 0
     while data and size <= cap:
         unpacker = zlib.decompressobj(wbits=31)
+        pending = data
         try:
-            size += len(unpacker.decompress(data, cap + 1 - size))
-            while unpacker.unconsumed_tail and size <= cap:
-                size += len(unpacker.decompress(unpacker.unconsumed_tail, cap + 1 - size))
+            while pending and size <= cap:  # a megabyte at a time: only the count is kept
+                size += len(unpacker.decompress(pending, min(UNPACK_STEP, cap + 1 - size)))
+                pending = unpacker.unconsumed_tail
         except zlib.error:
             break
         if not unpacker.eof:
