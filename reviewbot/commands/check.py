@@ -106,7 +106,7 @@ def write_file(path: Path, content: str) -> None:
         try:
             tmp.write_text(content, encoding="utf-8")
             os.replace(tmp, target)
-        except OSError:
+        except BaseException:  # an OSError, or Ctrl-C or SIGTERM half-way
             with contextlib.suppress(OSError):  # never made, when its directory is not one
                 tmp.unlink(missing_ok=True)
             raise
@@ -138,9 +138,11 @@ def _write_eml_directory(path: Path, messages) -> None:
             (staging / name).replace(path / name)
             if fresh:
                 added.append(path / name)
-    except OSError as err:
+    except BaseException as err:  # an OSError, or Ctrl-C or SIGTERM half-way
         for done in added:  # back out (a file replaced in place had its new text whole)
             done.unlink(missing_ok=True)
-        raise InputError(err.filename or str(path), err.strerror or str(err)) from None
+        if isinstance(err, OSError):
+            raise InputError(err.filename or str(path), err.strerror or str(err)) from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
