@@ -115,11 +115,12 @@ def _load(spec: SourceSpec, budget: Budget, limits: Limits) -> Loaded:
         timeout = max(min(timeout or remaining, remaining), 0.001)
     if spec.lore_only:
         series = lore.load(" ".join(spec.inputs), lore_url=spec.lore_url, tree=spec.tree,
-                           revision=spec.revision, timeout=timeout, limits=bounds)
+                           revision=spec.revision, timeout=timeout, limits=bounds,
+                           cancel=budget.cancel)
     else:
         series = load_series(list(spec.inputs), tree=spec.tree, lore_url=spec.lore_url,
                              revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout,
-                             limits=bounds)
+                             limits=bounds, cancel=budget.cancel)
     _check_size(series, limits, source)
     budget.step(APPLYING, 0, len(series.patches), source)
     # Only a git range brings its own tree; reviewbot never takes the cwd for a kernel tree.

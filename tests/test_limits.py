@@ -8,6 +8,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import threading
 import time
 import zlib
 
@@ -16,7 +17,7 @@ import pytest
 from conftest import FIXTURES, SEED_COVER, SEED_MBOX
 from fakelore import FakeLore
 from reviewbot import cli, service
-from reviewbot.errors import InputError, NotFound, TimedOut, Unavailable
+from reviewbot.errors import Cancelled, InputError, NotFound, TimedOut, Unavailable
 from reviewbot.limits import Limits
 from reviewbot.service import SourceSpec
 from reviewbot.sources import load_series
@@ -422,3 +423,16 @@ def test_a_redirect_body_is_never_read():
         problem = problem_of(Unavailable, lore.url, limits=Limits(redirects=2))
         assert time.monotonic() - started < 10
     assert problem.startswith(f"{lore.url} redirected more than 2 times")
+
+
+def test_cancelling_stops_a_fetch_in_progress():
+    """A server shutting down cancels its jobs: one waiting on a stalled archive stops now,
+    not at the fetch's deadline."""
+    cancel = threading.Event()
+    with FakeLore([SEED_MBOX], delay=60) as lore:
+        threading.Timer(0.3, cancel.set).start()
+        started = time.monotonic()
+        with pytest.raises(Cancelled):
+            service.load(SourceSpec((SEED_COVER,), lore_url=lore.url, lore_timeout=30),
+                         cancel=cancel)
+        assert time.monotonic() - started < 5

@@ -4,6 +4,7 @@ directory, patch files, a git range) becomes one Series."""
 from __future__ import annotations
 
 import os
+import threading
 
 import b4
 
@@ -15,7 +16,8 @@ from reviewbot.sources import gitrange, lore, mbox, patches
 
 def load_series(inputs: list[str], *, tree: str | None = None, lore_url: str | None = None,
                 revision: int | None = None, msgid: str | None = None,
-                lore_timeout: float | None = None, limits: Limits = Limits()) -> Series:
+                lore_timeout: float | None = None, limits: Limits = Limits(),
+                cancel: threading.Event | None = None) -> Series:
     """The series `inputs` name.
 
     Several inputs are patch files. One input is, in this order: an existing directory
@@ -39,7 +41,7 @@ def load_series(inputs: list[str], *, tree: str | None = None, lore_url: str | N
         return mbox.load(source, msgid=msgid, revision=revision, limits=limits)
     if lore.is_lore_input(source):
         return lore.load(source, lore_url=lore_url, tree=tree, revision=revision,
-                         timeout=lore_timeout, limits=limits)
+                         timeout=lore_timeout, limits=limits, cancel=cancel)
     if gitrange.is_range(source):
         return gitrange.load(source, tree)
     raise NotFound(source, "no such file or directory")

@@ -18,56 +18,65 @@ import requests
 import requests.adapters
 import urllib3
 
-from reviewbot.errors import TimedOut, Unavailable
+from reviewbot.errors import Cancelled, TimedOut, Unavailable
 from reviewbot.limits import Limits
 
 CHUNK = 64 * 1024
 UNPACK_STEP = 1 << 20
+WATCH_STEP = 0.1  # seconds between two looks at the deadline and the caller's cancel
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 class BoundedSession(requests.Session):
     """Use as a context manager, one per fetch. `server` and `source` name the archive and the
-    input in errors."""
+    input in errors; `cancel`, once set, stops the fetch as its deadline would."""
 
-    def __init__(self, limits: Limits, server: str, source: str, seconds: float | None = None):
+    def __init__(self, limits: Limits, server: str, source: str, seconds: float | None = None,
+                 cancel: threading.Event | None = None):
         super().__init__()
         self.limits, self.server, self.source = limits, server, source
         self.seconds = seconds or limits.fetch_seconds
         self.deadline = time.monotonic() + self.seconds
+        self.cancel = cancel
         self.expired = threading.Event()
+        self.done = threading.Event()
         self.sockets: list[socket.socket] = []
         self.received = 0
         adapter = _TrackingAdapter(self.sockets)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         # the deadline holds while a read waits: at the deadline every socket is shut down
-        self.watchdog = threading.Timer(self.seconds, self._expire)
-        self.watchdog.daemon = True
+        self.watchdog = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self) -> BoundedSession:
         self.watchdog.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.watchdog.cancel()
+        self.done.set()
         self.close()
 
-    def _expire(self) -> None:
-        self.expired.set()
-        for sock in list(self.sockets):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # closed already
+    def _watch(self) -> None:
+        while not self.done.wait(min(max(self.deadline - time.monotonic(), 0), WATCH_STEP)):
+            if time.monotonic() >= self.deadline or (self.cancel and self.cancel.is_set()):
+                self.expired.set()
+                for sock in list(self.sockets):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass  # closed already
+                return
 
-    def timed_out(self) -> TimedOut:
+    def timed_out(self) -> TimedOut | Cancelled:
+        if self.cancel is not None and self.cancel.is_set():
+            return Cancelled(self.source, "the review was cancelled")
         return TimedOut(self.source, f"{self.server} did not send the thread within "
                                      f"{self.seconds:g}s (try again later, or a longer "
                                      "--lore-timeout)")
 
     def out_of_time(self) -> bool:
-        return self.expired.is_set() or time.monotonic() >= self.deadline
+        return (self.expired.is_set() or time.monotonic() >= self.deadline
+                or (self.cancel is not None and self.cancel.is_set()))
 
     def remaining(self) -> float:
         if self.out_of_time():

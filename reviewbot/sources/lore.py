@@ -9,6 +9,7 @@ URL's host).
 from __future__ import annotations
 
 import gzip
+import threading
 import urllib.parse
 import zlib
 from email.message import EmailMessage
@@ -79,12 +80,13 @@ def lore_base(lore_url: str | None, config: Config) -> str:
 
 
 def fetch_thread(msgid: str, base: str, source: str, limits: Limits,
-                 timeout: float | None = None) -> list[EmailMessage]:
+                 timeout: float | None = None,
+                 cancel: threading.Event | None = None) -> list[EmailMessage]:
     """The messages of the thread holding `msgid`, as the archive has them, fetched within
     `timeout` seconds (default: [limits] fetch_seconds) and the byte limits."""
     # only this archive: a partial mirror's upstream would be asked outside the session's bounds
     node = liblore.LoreNode.from_git_config(base, follow_upstream=False)
-    with BoundedSession(limits, base, source, timeout) as session:
+    with BoundedSession(limits, base, source, timeout, cancel) as session:
         node.set_requests_session(session)
         try:
             mbox = node.get_mbox_by_msgid(msgid, nocache=True)
@@ -136,10 +138,10 @@ def _reason(err: BaseException) -> str:
 
 def load(text: str, *, lore_url: str | None = None, tree: str | None = None,
          revision: int | None = None, timeout: float | None = None,
-         limits: Limits | None = None) -> Series:
+         limits: Limits | None = None, cancel: threading.Event | None = None) -> Series:
     msgid = message_id(text)
     config = load_config(tree)
     base = lore_base(lore_url, config)
     setup_b4(lore_base=base)
-    thread = fetch_thread(msgid, base, text, limits or config.limits, timeout)
+    thread = fetch_thread(msgid, base, text, limits or config.limits, timeout, cancel)
     return series_from_thread(thread, text, revision)
