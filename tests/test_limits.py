@@ -436,3 +436,13 @@ def test_cancelling_stops_a_fetch_in_progress():
             service.load(SourceSpec((SEED_COVER,), lore_url=lore.url, lore_timeout=30),
                          cancel=cancel)
         assert time.monotonic() - started < 5
+
+
+def test_index_stats_skips_odd_files_with_a_note(capsys, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(MINIFS_BASE, tree)
+    os.mkfifo(tree / "fifo.c")
+    assert cli.main(["index", "--stats", "--jobs", "1", str(tree)]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"reviewbot: {tree / 'fifo.c'}: skipped: a FIFO, not a regular file\n"
+    assert out.splitlines()[-1].split()[-2:] == ["4/4", "100.00%"]  # the four files of minifs

@@ -111,7 +111,7 @@ def print_coverage(inputs: list[str], jobs: int) -> int:
     groups: dict[str, Coverage] = {}
     total = Coverage()
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with context.Pool(jobs) as pool:
+    with context.Pool(jobs, initializer=_worker_signals) as pool:
         for path, found in zip(paths, pool.imap(_file_coverage, paths, chunksize=8)):
             if isinstance(found, str):  # an odd file: noted, and the others go on
                 print(f"reviewbot: {path}: skipped: {found}", file=sys.stderr)
@@ -296,10 +296,14 @@ _worker_namespace = None
 def _init_worker(config, namespace: str) -> None:
     global _worker_config, _worker_namespace
     _worker_config, _worker_namespace = config, namespace
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with SIGTERM
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent acts
+    _worker_signals()
     gc.enable()  # a forked worker inherits the parent's disabled collector
     gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
+
+
+def _worker_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with SIGTERM
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent acts
 
 
 def _worker_index_file(path: str) -> FileFacts | Failure:
