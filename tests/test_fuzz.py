@@ -118,11 +118,11 @@ def new_file_diff(path: str, data: bytes) -> bytes:
 
 def patch_mail(diff: bytes, subject: str = "[PATCH] drv: change", msgid: str = "<f@example.org>",
                extra: str = "") -> bytes:
-    head = (f"From: Ann Example <ann@example.org>\nSubject: {subject}\n"
+    head = (f"From: reviewbot tests <tests@reviewbot.invalid>\nSubject: {subject}\n"
             f"Date: Tue, 6 Jan 2026 10:01:00 +0000\nMessage-Id: {msgid}\n{extra}"
             "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
             "Content-Transfer-Encoding: 8bit\n\nA change.\n\n"
-            "Signed-off-by: Ann Example <ann@example.org>\n---\n").encode()
+            "Signed-off-by: reviewbot tests <tests@reviewbot.invalid>\n---\n").encode()
     return head + diff + b"-- \n2.40.0\n\n"
 
 
@@ -271,7 +271,7 @@ def mboxes(draw) -> tuple[bytes, list[str]]:
         msgid = draw(st.sampled_from([f"<p{n}@example.org>", "<p1@example.org>", ""]))
         reply = draw(st.sampled_from(["", "In-Reply-To: <c0@example.org>\n",
                                       f"In-Reply-To: <p{n}@example.org>\n"]))
-        body = b"A change.\n\nSigned-off-by: Ann Example <ann@example.org>\n---\n" + diff + b"-- \n2.40\n"
+        body = b"A change.\n\nSigned-off-by: reviewbot tests <tests@reviewbot.invalid>\n---\n" + diff + b"-- \n2.40\n"
         mails.append((draw(SUBJECTS).format(n=n, total=total), body, msgid, reply))
     out = b""
     for subject, body, msgid, reply in mails:
@@ -279,7 +279,7 @@ def mboxes(draw) -> tuple[bytes, list[str]]:
         features += [transfer, charset]
         encoded = (base64.encodebytes(body) if transfer == "base64"
                    else quopri.encodestring(body) if transfer == "quoted-printable" else body)
-        out += (f"From nobody Mon Sep 17 00:00:00 2001\nFrom: Ann Example <ann@example.org>\n"
+        out += (f"From nobody Mon Sep 17 00:00:00 2001\nFrom: reviewbot tests <tests@reviewbot.invalid>\n"
                 f"Subject: {subject}\nDate: Tue, 6 Jan 2026 10:01:00 +0000\n"
                 + (f"Message-Id: {msgid}\n" if msgid else "") + reply
                 + f"MIME-Version: 1.0\nContent-Type: text/plain; charset={charset}\n"

@@ -202,9 +202,9 @@ def test_a_missing_file_is_not_found(tmp_path):
 # ---- diffs as strict as git apply, in both modes ----
 
 def patch_mail(diff: str) -> str:
-    return ("From: Ann Example <ann@example.org>\nSubject: [PATCH] f: change\n"
+    return ("From: reviewbot tests <tests@reviewbot.invalid>\nSubject: [PATCH] f: change\n"
             "Date: Tue, 6 Jan 2026 10:01:00 +0000\nMessage-Id: <f@example.org>\n\nA change.\n\n"
-            "Signed-off-by: Ann Example <ann@example.org>\n---\n" + diff + "-- \n2.40.0\n\n")
+            "Signed-off-by: reviewbot tests <tests@reviewbot.invalid>\n---\n" + diff + "-- \n2.40.0\n\n")
 
 
 F_HEADER = "diff --git a/f.c b/f.c\nindex 1111111..2222222 100644\n--- a/f.c\n+++ b/f.c\n"
