@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
+import threading
 import traceback
 
 from reviewbot import __version__, commands
@@ -48,17 +51,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that it unwinds as on Ctrl-C: every `with`
+    and `finally` runs, temporary directories and half-written outputs go away."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def write_stdout(text: str) -> None:
+    """Write `text` to stdout. A reader that quit (`| head`) or a closed stdout loses the
+    text, said on stderr, but never the exit status: the caller goes on to return it."""
+    try:
+        if sys.stdout is None:  # started with stdout closed
+            raise BrokenPipeError
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        print("reviewbot: stdout: closed before the output was written", file=sys.stderr)
+    except OSError as err:  # a full disk, ...: the output is lost, and that is an error
+        _drop_stdout()
+        raise ReviewbotError("stdout", err.strerror or str(err)) from None
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no stdout at all
+        sys.stdout = None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except ReviewbotError as err:
         print(f"reviewbot: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
+        return 128 + signal.SIGINT
+    except Terminated:
+        return 128 + signal.SIGTERM
+    except BrokenPipeError:  # a command's own print to a reader that quit: nothing to report
+        _drop_stdout()
         return 0
     except Exception as err:  # a bug of reviewbot's, not the user's: say so in one line
         if args.debug:
@@ -67,3 +111,6 @@ def main(argv: list[str] | None = None) -> int:
               f"reviewbot {__version__}: please report it with the command and its input; "
               "--debug shows the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)

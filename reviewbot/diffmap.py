@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reviewbot.diffs import path_of
 from reviewbot.series import Patch
 
 SHORT_GAP = 4  # a gap between quoted stretches this short is quoted rather than trimmed
@@ -42,21 +43,22 @@ class DiffLines:
     def of(cls, patch: Patch) -> DiffLines:
         text, lines, target, anchors = [], [], {}, {}
         for patched in patch.patchset:
+            path = path_of(patched)
             header = str(patched).split("\n@@ ", 1)[0].splitlines()
             header_lines = range(len(text), len(text) + len(header))
             text.extend(header)
-            lines.extend(DiffLine(HEADER, patched.path, None, None) for _ in header)
+            lines.extend(DiffLine(HEADER, path, None, None) for _ in header)
             for hunk in patched:
                 hunk_line = len(text)
                 text.append(str(hunk).splitlines()[0])
-                lines.append(DiffLine(HUNK, patched.path, None, None))
+                lines.append(DiffLine(HUNK, path, None, None))
                 for line in hunk:
                     if line.target_line_no is not None:
-                        target[(patched.path, line.target_line_no)] = len(text)
+                        target[(path, line.target_line_no)] = len(text)
                         anchors[len(text)] = (header_lines, hunk_line)
                     kind = ADDED if line.is_added else REMOVED if line.is_removed else CONTEXT
                     text.append(str(line).rstrip("\n"))
-                    lines.append(DiffLine(kind, patched.path, line.source_line_no,
+                    lines.append(DiffLine(kind, path, line.source_line_no,
                                           line.target_line_no))
         return cls(text, lines, target, anchors)
 

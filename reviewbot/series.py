@@ -7,6 +7,8 @@ from functools import cached_property
 
 import unidiff
 
+from reviewbot import diffs
+
 
 @dataclass
 class Reply:
@@ -52,9 +54,15 @@ class Patch:
     commit: str | None = None  # the commit this patch is, when the series came from a git range
     recipients: list[str] = field(default_factory=list)  # To and Cc of the patch mail, as sent
 
+    @property
+    def label(self) -> str:
+        """Names the patch in errors: `patch 2/3 "fuse: ..."`."""
+        return f'patch {self.number}/{self.total} "{self.subject}"'
+
     @cached_property
     def patchset(self) -> unidiff.PatchSet:
-        return unidiff.PatchSet(self.diff)
+        """The diff, parsed; an InputError naming the file and line when it is malformed."""
+        return diffs.parse(self.diff, self.label)
 
     @property
     def files(self) -> list[str]:

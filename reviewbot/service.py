@@ -40,7 +40,7 @@ class SourceSpec:
     revision: int | None = None  # vN of a lore thread or mbox; None: the newest
     msgid: str | None = None  # the thread to take from an mbox holding several
     lore_url: str | None = None  # the public-inbox archive; None: the config's, else lore.kernel.org
-    lore_timeout: float | None = None  # seconds to wait for the archive
+    lore_timeout: float | None = None  # seconds for the whole fetch; None: [limits] fetch_seconds
     # the one input is a message-id or lore URL, never a local path or git range (a server
     # taking input from strangers must not read its own files)
     lore_only: bool = False
@@ -111,21 +111,24 @@ def review(spec: SourceSpec, *, progress: Progress | None = None, time_limit: fl
 def _load(spec: SourceSpec, budget: Budget, limits: Limits) -> Loaded:
     source = _name(spec)
     budget.step(FETCHING, 0, 1, source)
+    bounds = load_config(spec.tree).limits  # what any input may cost (docs/limits.md)
     timeout = spec.lore_timeout
     remaining = budget.remaining()
     if remaining is not None:  # a fetch never outlives the review's own limit
         timeout = max(min(timeout or remaining, remaining), 0.001)
     if spec.lore_only:
         series = lore.load(" ".join(spec.inputs), lore_url=spec.lore_url, tree=spec.tree,
-                           revision=spec.revision, timeout=timeout, partial=spec.partial)
+                           revision=spec.revision, timeout=timeout, limits=bounds,
+                           cancel=budget.cancel, partial=spec.partial)
     else:
         series = load_series(list(spec.inputs), tree=spec.tree, lore_url=spec.lore_url,
-                             revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout)
+                             revision=spec.revision, msgid=spec.msgid, lore_timeout=timeout,
+                             limits=bounds, cancel=budget.cancel)
     _check_size(series, limits, source)
     budget.step(APPLYING, 0, len(series.patches), source)
     # Only a git range brings its own tree; reviewbot never takes the cwd for a kernel tree.
     workspace = build_workspace(series, tree=spec.tree or series.tree, base=spec.base,
-                                hunks_only=spec.hunks_only)
+                                hunks_only=spec.hunks_only, limits=bounds)
     budget.step(APPLYING, len(series.patches), len(series.patches), source)
     return Loaded(series, workspace)
 

@@ -24,7 +24,10 @@ from difflib import SequenceMatcher
 
 import unidiff
 
+from reviewbot import diffs
+from reviewbot.diffs import file_paths
 from reviewbot.errors import DoesNotApply, InputError
+from reviewbot.limits import Limits
 from reviewbot.series import Patch, Series
 
 TREE, HUNK_ONLY = "tree", "hunk-only"
@@ -33,7 +36,6 @@ TREE, HUNK_ONLY = "tree", "hunk-only"
 # names none: the first one whose files have the blob ids of the patches' `index` lines.
 GUESS_DEPTH = 5000
 
-DEV_NULL = "/dev/null"
 # `index 1a2b3c4d5e6f..0f1e2d3c4b5a 100644`: unidiff keeps this line but not the ids in it
 INDEX_LINE = re.compile(r"^index ([0-9a-f]+)\.\.([0-9a-f]+)")
 # where `git apply` names the file that failed
@@ -136,8 +138,8 @@ class Workspace:
 
 
 def build_workspace(series: Series, tree: str | None = None, base: str | None = None,
-                    hunks_only: bool = False) -> Workspace:
-    changes = [file_changes(patch, n) for n, patch in enumerate(series.patches, 1)]
+                    hunks_only: bool = False, limits: Limits = Limits()) -> Workspace:
+    changes = [file_changes(patch, n, limits) for n, patch in enumerate(series.patches, 1)]
     if base is not None and tree is None and not hunks_only:
         raise InputError(base, "--base needs --tree: without a tree there is nothing to apply "
                                "the series on")
@@ -150,34 +152,14 @@ def build_workspace(series: Series, tree: str | None = None, base: str | None = 
 
 # --- the diffs ---------------------------------------------------------------------------
 
-def patch_label(patch: Patch) -> str:
-    return f'patch {patch.number}/{patch.total} "{patch.subject}"'
-
-
-def patchset(patch: Patch) -> unidiff.PatchSet:
-    try:
-        return patch.patchset
-    except unidiff.UnidiffParseError as err:
-        # unidiff quotes the offending line with its newline: the error stays one line
-        raise InputError(patch_label(patch), f"cannot read the diff: {str(err).strip()}") from None
-
-
-def strip_prefix(name: str, prefix: str) -> str | None:
-    if name == DEV_NULL:
-        return None
-    name = name.strip('"')
-    return name[len(prefix):] if name.startswith(prefix) else name
-
-
-def file_paths(pf: unidiff.PatchedFile) -> tuple[str | None, str | None]:
-    """(old path, new path) of one file of a diff; None for the missing side."""
-    return strip_prefix(pf.source_file, "a/"), strip_prefix(pf.target_file, "b/")
-
-
-def file_changes(patch: Patch, number: int) -> list[FileChange]:
+def file_changes(patch: Patch, number: int, limits: Limits) -> list[FileChange]:
+    diffs.check_line_numbers(patch.patchset, patch.label, limits)
     found = []
-    for pf in patchset(patch):
+    for pf in patch.patchset:
         old, new = file_paths(pf)
+        for name in (old, new):
+            if name is not None and ("\n" in name or "\0" in name or not name):
+                raise InputError(patch.label, f"a file name git would not write: {name!r}")
         if pf.is_binary_file:
             status = "binary"
         elif old is None:
@@ -314,7 +296,7 @@ def applied_versions(series: Series, git: Git, base: str,
                               input=diff.encode(), env=env, check=False)
             if applied.returncode != 0:
                 problem, path = apply_problem(applied.stderr.decode(errors="replace"), base)
-                raise DoesNotApply(patch_label(patch), problem, path)
+                raise DoesNotApply(patch.label, problem, path)
             trees.append(git.out("write-tree", env=env))
         return read_versions(git, trees, names, env)
 
@@ -364,7 +346,7 @@ def preimage_blobs(series: Series) -> dict[str, str]:
     expected: dict[str, str] = {}
     seen: set[str] = set()
     for patch in series.patches:
-        for pf in patchset(patch):
+        for pf in patch.patchset:
             old, new = file_paths(pf)
             index = next((m for m in map(INDEX_LINE.match, pf.patch_info or []) if m), None)
             if old is not None and old not in seen and index and index.group(1).strip("0"):
@@ -423,7 +405,7 @@ def hunk_only_workspace(series: Series, changes: list[list[FileChange]]) -> Work
     count = len(series.patches)
     files = [{name: HunkView(exists=False) for name in names} for _ in range(count + 1)]
     mark_existing(files, changes, names)
-    patch_files = [list(patchset(patch)) for patch in series.patches]
+    patch_files = [list(patch.patchset) for patch in series.patches]
     for n, pfs in enumerate(patch_files, 1):
         for pf in pfs:
             learn_from_hunks(files[n - 1], files[n], pf)

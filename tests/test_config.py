@@ -192,10 +192,10 @@ def test_suppress_entries_match_by_glob():
 BAD_CONFIGS = [
     ('[tracked]\n"fuse_inode.iocachectr" counter',
      "invalid TOML: Expected '=' after a key in a key/value pair (at line 2, column 25)"),
-    ("frobnicate = 1", "unknown setting 'frobnicate' (known: exclusive, guards, inference, locks, lore_url, "
-                       "pairs, profiles, references, suppress, tracked, types)"),
-    ('[profile]\npaths = ["x/"]', "unknown setting 'profile' (known: exclusive, guards, inference, locks, "
-                                  "lore_url, pairs, profiles, references, suppress, tracked, types)"),
+    ("frobnicate = 1", "unknown setting 'frobnicate' (known: exclusive, guards, inference, limits, locks, "
+                       "lore_url, pairs, profiles, references, suppress, tracked, types)"),
+    ('[profile]\npaths = ["x/"]', "unknown setting 'profile' (known: exclusive, guards, inference, limits, "
+                                  "locks, lore_url, pairs, profiles, references, suppress, tracked, types)"),
     ('profiles = ["btrfs"]', "unknown profile 'btrfs' (known: auto, fuse)"),
     ('profiles = "fuse"', "profiles must be a list of non-empty strings"),
     ('lore_url = "lore.kernel.org"', "lore_url must be an http(s) URL, not 'lore.kernel.org'"),

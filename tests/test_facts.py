@@ -107,7 +107,7 @@ def test_facts_command_rejects_unknown_function_and_missing_file(tmp_path, capsy
     assert captured.out == ""
     assert captured.err.splitlines() == [
         f"reviewbot: {tmp_path}/mmap.c: no function no_such_function defined here",
-        f"reviewbot: {tmp_path}/missing.c: cannot read: No such file or directory",
+        f"reviewbot: {tmp_path}/missing.c: no such file or directory",
         f"reviewbot: {tmp_path}/Makefile: not a C file (.c or .h)"]
 
 

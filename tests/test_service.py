@@ -109,4 +109,5 @@ def test_an_unreachable_archive_exits_2(capsys):
     with FakeLore([SEED_MBOX]) as lore:
         url = lore.url
     assert cli.main(["check", "--lore-url", url, "--lore-timeout", "2", SEED_COVER]) == 2
-    assert capsys.readouterr().err == f"reviewbot: {SEED_COVER}: cannot reach {url}\n"
+    assert capsys.readouterr().err == (f"reviewbot: {SEED_COVER}: cannot reach {url}: Connection "
+                                       "refused (check --lore-url and the network)\n")

@@ -245,26 +245,30 @@ def test_patch_with_a_malformed_diff(capsys, tmp_path):
     path = tmp_path / "broken.patch"
     path.write_text(text[:hunk] + "@@ -1,99 +1,99 @@\n" + text[text.index("\n", hunk) + 1:])
     assert fails(capsys, str(path)) == (
-        'reviewbot: patch 1/1 "minifs: rename cached io start/end to open/release": cannot read '
-        "the diff: Hunk diff line expected: diff --git a/iomode.c b/iomode.c\n")
+        'reviewbot: patch 1/1 "minifs: rename cached io start/end to open/release": malformed '
+        "diff: file.c, line 19 of the diff: Hunk diff line expected: diff --git a/iomode.c "
+        "b/iomode.c\n")
 
 
 def test_unknown_message_id(capsys):
     with FakeLore([SEED_MBOX]) as lore:
         assert fails(capsys, "<nobody@example.com>", "--lore-url", lore.url) == (
-            f"reviewbot: <nobody@example.com>: no such message on {lore.url}\n")
+            f"reviewbot: <nobody@example.com>: no such message on {lore.url} "
+            "(check the message-id, or --lore-url)\n")
 
 
 def test_lore_unreachable(capsys):
     url = f"http://127.0.0.1:{closed_port()}/all"
     assert fails(capsys, SEED_COVER, "--lore-url", url, "--lore-timeout", "2") == (
-        f"reviewbot: {SEED_COVER}: cannot reach {url}\n")
+        f"reviewbot: {SEED_COVER}: cannot reach {url}: Connection refused (check "
+        "--lore-url and the network)\n")
 
 
 def test_lore_too_slow(capsys):
     with FakeLore([SEED_MBOX], delay=60) as lore:
         assert fails(capsys, SEED_COVER, "--lore-url", lore.url, "--lore-timeout", "0.2") == (
-            f"reviewbot: {SEED_COVER}: {lore.url} did not answer within 0.2s\n")
+            f"reviewbot: {SEED_COVER}: {lore.url} did not send the thread within "
+            "0.2s (try again later, or a longer --lore-timeout)\n")
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e300"])

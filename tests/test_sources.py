@@ -412,19 +412,20 @@ def test_lore_thread_with_a_header_python_cannot_parse(tmp_path):
 
 def test_unknown_message_id(fake_lore):
     assert problem(["nobody@example.com"], NotFound, lore_url=fake_lore.url) == (
-        "nobody@example.com", f"no such message on {fake_lore.url}")
+        "nobody@example.com", f"no such message on {fake_lore.url} (check the message-id, or --lore-url)")
 
 
 def test_lore_unreachable():
     url = f"http://127.0.0.1:{closed_port()}/all"
     assert problem([SEED_COVER], Unavailable, lore_url=url, lore_timeout=2) == (
-        SEED_COVER, f"cannot reach {url}")
+        SEED_COVER, f"cannot reach {url}: Connection refused (check --lore-url and the network)")
 
 
 def test_lore_too_slow():
     with FakeLore([SEED_MBOX], delay=60) as lore:
         assert problem([SEED_COVER], TimedOut, lore_url=lore.url, lore_timeout=0.2) == (
-            SEED_COVER, f"{lore.url} did not answer within 0.2s")
+            SEED_COVER, f"{lore.url} did not send the thread within 0.2s (try again later, or a longer "
+                        "--lore-timeout)")
 
 
 class GarbledLore(FakeLore):
@@ -446,9 +447,10 @@ def corrupted(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("answer, problem_text", [
     (b"<html>a web page</html>\n",
-     "is not a public-inbox archive: its answer is not a gzipped mbox"),
-    (gzip.compress(SEED_MBOX.read_bytes())[:500], "sent a broken gzipped mbox"),
-    (corrupted(gzip.compress(SEED_MBOX.read_bytes())), "sent a broken gzipped mbox"),
+     "is not a public-inbox archive: its answer is not a gzipped mbox (check --lore-url)"),
+    (gzip.compress(SEED_MBOX.read_bytes())[:500], "sent a broken gzipped mbox (try again later)"),
+    (corrupted(gzip.compress(SEED_MBOX.read_bytes())),
+     "sent a broken gzipped mbox (try again later)"),
 ])
 def test_lore_answer_that_is_not_a_gzipped_mbox(answer, problem_text):
     with GarbledLore(answer) as lore:

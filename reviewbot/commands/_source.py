@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reviewbot.service import SourceSpec
-from reviewbot.sources.lore import DEFAULT_TIMEOUT
+from reviewbot.limits import Limits
 
 
 MAX_TIMEOUT = 24 * 3600.0  # seconds: more than any archive needs (inf would overflow the socket)
@@ -39,7 +39,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, optional: bool = False
                         help="the public-inbox archive to fetch from "
                              "(default: $REVIEWBOT_LORE_URL, the config, lore.kernel.org/all)")
     parser.add_argument("--lore-timeout", type=seconds, metavar="SECONDS",
-                        help=f"how long to wait for the archive (default: {DEFAULT_TIMEOUT:g})")
+                        help="seconds for the whole fetch from the archive (default: [limits] "
+                             f"fetch_seconds in the config, else {Limits().fetch_seconds:g})")
     parser.add_argument("-v", "--revision", type=int, metavar="N",
                         help="review vN of the thread (default: the newest)")
     parser.add_argument("--msgid", metavar="ID",

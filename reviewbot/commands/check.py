@@ -14,6 +14,7 @@ Exit status: 0 when no new finding is at or above --fail-on (default high), 1 wh
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from reviewbot import service
 from reviewbot.commands._patchmail import STDIN, review_patch_mail
+from reviewbot.cli import write_stdout
 from reviewbot.commands._source import add_source_arguments, spec_from_args
 from reviewbot.errors import InputError
 from reviewbot.findings import NEW, Finding
@@ -59,7 +61,7 @@ def run(args) -> int:
         if args.output:
             write_file(Path(args.output), output)
         else:
-            sys.stdout.write(output)
+            write_stdout(output)  # a closed stdout loses the report, not the exit status
     return 1 if failing(review, args.fail_on) else 0
 
 
@@ -104,7 +106,7 @@ def write_file(path: Path, content: str) -> None:
         try:
             tmp.write_text(content, encoding="utf-8")
             os.replace(tmp, target)
-        except OSError:
+        except BaseException:  # an OSError, or Ctrl-C or SIGTERM half-way
             with contextlib.suppress(OSError):  # never made, when its directory is not one
                 tmp.unlink(missing_ok=True)
             raise
@@ -113,18 +115,34 @@ def write_file(path: Path, content: str) -> None:
 
 
 def _write_eml_directory(path: Path, messages) -> None:
-    """One .eml file per reply; a new directory appears only once every file is in it."""
+    """One .eml file per reply, all or none: every file is written in a staging directory
+    first; a new directory is then renamed into place, into an existing one the files are
+    moved one by one, and taken back out if one cannot be."""
     texts = {mail.eml_name(i, msg): msg.as_string() for i, msg in enumerate(messages, start=1)}
-    if path.is_dir():
-        for name, content in texts.items():
-            write_file(path / name, content)
-        return
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    existing = path.is_dir()
+    staging = (path / f".reviewbot.{os.getpid()}.tmp" if existing
+               else path.with_name(f".{path.name}.{os.getpid()}.tmp"))
+    added: list[Path] = []
     try:
         staging.mkdir()
         for name, content in texts.items():
             (staging / name).write_text(content, encoding="utf-8")
-        staging.rename(path)
-    except OSError as err:
+        if not existing:
+            staging.rename(path)
+            return
+        for name in texts:
+            if (path / name).is_dir():
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path / name))
+        for name in texts:
+            fresh = not (path / name).exists()
+            (staging / name).replace(path / name)
+            if fresh:
+                added.append(path / name)
+    except BaseException as err:  # an OSError, or Ctrl-C or SIGTERM half-way
+        for done in added:  # back out (a file replaced in place had its new text whole)
+            done.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise InputError(err.filename or str(path), err.strerror or str(err)) from None
+        raise
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise InputError(str(path), err.strerror or str(err)) from None

@@ -17,6 +17,8 @@ import os
 from reviewbot.c import analyze_text_files
 from reviewbot.c.model import UNKNOWN_LOCKS
 from reviewbot.errors import InputError
+from reviewbot.files import read_file
+from reviewbot.knowledge.config import load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,17 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     texts: dict[str, str] = {}
+    limits = load_config().limits
     wanted: dict[str, set[str] | None] = {}
     for target in args.targets:
         path, function = _split_target(target)
         if not path.endswith((".c", ".h")):
             raise InputError(path, "not a C file (.c or .h)")
         if path not in texts:
-            try:
-                with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                    texts[path] = fh.read()
-            except OSError as err:
-                raise InputError(path, f"cannot read: {err.strerror}") from None
+            data = read_file(path, limits.file_bytes, "file_bytes")
+            texts[path] = data.decode("utf-8", errors="replace")  # as the workspace decodes
         if function is None:
             wanted[path] = None
         elif wanted.get(path, set()) is not None:

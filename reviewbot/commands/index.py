@@ -24,6 +24,7 @@ import argparse
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -35,8 +36,10 @@ from reviewbot.c.coverage import Coverage, file_coverage
 from reviewbot.c.model import ASSERT, Call, FileFacts, FunctionFacts
 from reviewbot.c.parse import digest_of
 from reviewbot.errors import InputError
+from reviewbot.files import check_file, read_file
 from reviewbot.knowledge import Knowledge, KnowledgeBuilder, load_config
 from reviewbot.knowledge.guards import INFERRED
+from reviewbot.limits import Limits
 from reviewbot.workspace import FileVersion
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,11 +57,18 @@ def run(args: argparse.Namespace) -> int:
     if args.stats:
         return print_coverage(args.paths, args.jobs)
     started = time.perf_counter()
-    paths = find_sources(args.paths)
     tree = next((p for p in args.paths if os.path.isdir(p)), None)
     config = load_config(tree)
+    paths = find_sources(args.paths, config.limits.file_bytes)
     namespace = facts_namespace(config)
-    digests = {path: digest_of(_read(path)) for path in paths}
+    digests: dict[str, str] = {}
+    skipped: list[Failure] = []  # odd files in a tree (FIFOs, devices, huge): noted, not indexed
+    for path in paths:
+        try:
+            digests[path] = digest_of(_read(path, config.limits.file_bytes))
+        except InputError as err:
+            skipped.append(Failure(path, err.problem))
+    paths = list(digests)
     # an unchanged tree under an unchanged config and analyser: the counts of the last index
     tree_key = digest_of("".join(f"{path}\0{digest}\n" for path, digest in digests.items()).encode())
     tree_namespace = f"index-{namespace}-{digest_of(repr(config).encode())[:12]}"
@@ -85,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             cache.put(tree_key, tree_namespace, counts)
     else:
         counts = {**counts, "from cache": len(paths)}
+    for failure in skipped:
+        print(f"reviewbot: {failure.path}: skipped: {failure.error}", file=sys.stderr)
     for failure in failures:
         print(f"reviewbot: {failure.path}: not indexed: {failure.error}", file=sys.stderr)
     for label, value in [*counts.items(), ("seconds", f"{time.perf_counter() - started:.1f}")]:
@@ -99,10 +111,11 @@ def print_coverage(inputs: list[str], jobs: int) -> int:
     groups: dict[str, Coverage] = {}
     total = Coverage()
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with context.Pool(jobs) as pool:
+    with context.Pool(jobs, initializer=_worker_signals) as pool:
         for path, found in zip(paths, pool.imap(_file_coverage, paths, chunksize=8)):
-            if isinstance(found, str):
-                raise InputError(path, found)
+            if isinstance(found, str):  # an odd file: noted, and the others go on
+                print(f"reviewbot: {path}: skipped: {found}", file=sys.stderr)
+                continue
             groups.setdefault(_top_directory(path, inputs), Coverage()).add(found)
             total.add(found)
     width = max(len(name) for name in [*groups, "total"])
@@ -125,14 +138,15 @@ def _top_directory(path: str, inputs: list[str]) -> str:
 
 def _file_coverage(path: str) -> Coverage | str:
     try:
-        with open(path, "rb") as f:
-            return file_coverage(f.read())
-    except OSError as err:
-        return f"cannot read: {err.strerror}"
+        return file_coverage(_read(path, Limits().file_bytes))
+    except InputError as err:  # a FIFO, a device, a huge file, ...
+        return err.problem
 
 
-def find_sources(inputs: list[str]) -> list[str]:
-    """Every .c and .h file under the inputs, in a stable order, each once."""
+def find_sources(inputs: list[str], max_bytes: int = Limits().file_bytes) -> list[str]:
+    """Every .c and .h file under the inputs, in a stable order, each once. A file named as an
+    input must be a regular file of at most `max_bytes`; one found in a directory is checked
+    when it is read (and skipped there)."""
     found: dict[str, None] = {}
     for given in inputs:
         if os.path.isdir(given):
@@ -144,12 +158,11 @@ def find_sources(inputs: list[str]) -> list[str]:
                         found.setdefault(os.path.join(directory, name))
             if len(found) == before:
                 raise InputError(given, "no .c or .h files in this directory")
-        elif os.path.isfile(given):
+        else:
+            check_file(given, max_bytes, "file_bytes")
             if not given.endswith((".c", ".h")):
                 raise InputError(given, "not a .c or .h file")
             found.setdefault(given)
-        else:
-            raise InputError(given, "no such file or directory")
     return list(found)
 
 
@@ -222,12 +235,12 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, pr
 def index_file(path: str, config=None, namespace: str | None = None) -> FileFacts:
     """The facts of one file, from the cache when its content was analysed before."""
     namespace = namespace or facts_namespace(config)
-    data = _read(path)
+    data = _read(path, (config.limits if config is not None else Limits()).file_bytes)
     digest = digest_of(data)
     cached = cache.get(digest, namespace)
     if isinstance(cached, FileFacts):
         return with_path(cached, path)
-    text = data.decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "replace")  # as the workspace decodes: the analysis reads text
     facts = for_knowledge(analyze({path: FileVersion(path, text)}, config).files[path])
     cache.put(digest, namespace, facts)
     return facts
@@ -272,12 +285,8 @@ def facts_namespace(config) -> str:
     return f"filefacts-{digest_of(tables.encode())[:12]}"
 
 
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as err:
-        raise InputError(path, f"cannot read: {err.strerror}") from None
+def _read(path: str, max_bytes: int) -> bytes:
+    return read_file(path, max_bytes, "file_bytes")
 
 
 _worker_config = None
@@ -287,8 +296,14 @@ _worker_namespace = None
 def _init_worker(config, namespace: str) -> None:
     global _worker_config, _worker_namespace
     _worker_config, _worker_namespace = config, namespace
+    _worker_signals()
     gc.enable()  # a forked worker inherits the parent's disabled collector
     gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
+
+
+def _worker_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with SIGTERM
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent acts
 
 
 def _worker_index_file(path: str) -> FileFacts | Failure:

@@ -15,6 +15,7 @@ profile is merged *under* a config already built: it fills in what no config fil
 from __future__ import annotations
 
 import copy
+import dataclasses
 import fnmatch
 import functools
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from reviewbot.c.apis import LOCK_APIS, REFERENCE_PAIRS, LockApi
 from reviewbot.errors import InputError
+from reviewbot.limits import Limits, limit_keys
 
 AUTO = "auto"
 TREE_CONFIG = ".reviewbot.toml"
@@ -65,6 +67,7 @@ class Config:
     guard_min_sites: int = DEFAULT_MIN_SITES
     guard_min_share: float = DEFAULT_MIN_SHARE
     lore_url: str | None = None
+    limits: Limits = field(default_factory=Limits)
     tree: str | None = None
     exclusive_replaced: bool = False  # a config file dropped the built-in and profile patterns
     # (section, key) -> "profile:NAME" or "config": where a table entry came from; built-in
@@ -125,6 +128,7 @@ class Config:
         self.guard_min_sites = inference.get("min_sites", self.guard_min_sites)
         self.guard_min_share = inference.get("min_share", self.guard_min_share)
         self.lore_url = s.get("lore_url", self.lore_url)
+        self.limits = dataclasses.replace(self.limits, **s.get("limits", {}))
 
 
 def source_label(source: str) -> str:
@@ -214,7 +218,7 @@ def _parse_text(raw: bytes, where: str, source: str) -> Layer:
 # ---- validation: every check names the section and key it rejects ----
 
 _TOP_KEYS = {"profiles", "lore_url", "tracked", "guards", "locks", "references", "pairs", "types",
-             "exclusive", "inference", "suppress"}
+             "exclusive", "inference", "suppress", "limits"}
 # a profile describes a subsystem: its tables, not how a review runs
 _PROFILE_KEYS = {"profile", "tracked", "guards", "locks", "references", "pairs", "types", "exclusive"}
 
@@ -253,6 +257,8 @@ def _parse(data: dict, where: str, is_profile: bool) -> dict:
         out["inference"] = _inference(data["inference"], where)
     if "suppress" in data:
         out["suppress"] = _suppress(data["suppress"], where)
+    if "limits" in data:
+        out["limits"] = _limits(data["limits"], where)
     if "profile" in data:
         out["profile"] = _profile_meta(data["profile"], where)
     return out
@@ -386,6 +392,21 @@ def _inference(value, where: str) -> dict:
     out = dict(value)
     if "min_share" in out:
         out["min_share"] = float(share)
+    return out
+
+
+def _limits(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise InputError(where, "[limits] must be a table")
+    kinds = limit_keys()
+    _known_keys(value, tuple(kinds), where, "[limits]")
+    out = {}
+    for key, number in value.items():
+        whole = type(number) is int
+        if not (whole or (kinds[key] is float and type(number) is float)) or not 0 < number < float("inf"):
+            kind = "a whole number" if kinds[key] is int else "a number"
+            raise InputError(where, f"[limits] {key} must be {kind} above 0, not {number!r}")
+        out[key] = kinds[key](number)
     return out
 
 

@@ -9,6 +9,7 @@ URL's host).
 from __future__ import annotations
 
 import gzip
+import threading
 import urllib.parse
 import zlib
 from email.message import EmailMessage
@@ -18,12 +19,13 @@ import liblore
 import requests
 
 from reviewbot.errors import InputError, NotFound, TimedOut, Unavailable
-from reviewbot.knowledge.config import load_config
+from reviewbot.knowledge.config import Config, load_config
+from reviewbot.limits import Limits
 from reviewbot.series import Series
+from reviewbot.sources.fetch import BoundedSession, one_line
 from reviewbot.sources.mail import check_headers, series_from_thread, setup_b4
 
 DEFAULT_LORE_URL = "https://lore.kernel.org/all"
-DEFAULT_TIMEOUT = 30.0  # seconds, for connecting and for each read
 
 
 def is_lore_input(text: str) -> bool:
@@ -55,13 +57,13 @@ def message_id(text: str) -> str:
     return msgid
 
 
-def lore_base(lore_url: str | None = None, tree: str | None = None) -> str:
+def lore_base(lore_url: str | None, config: Config) -> str:
     """The archive to fetch from, without a trailing slash: `https://lore.kernel.org/all`.
 
     `lore_url` (from --lore-url) wins; then $REVIEWBOT_LORE_URL, the tree's .reviewbot.toml and
     the user's config file, as reviewbot's config reads them.
     """
-    url = lore_url or load_config(tree).lore_url or DEFAULT_LORE_URL
+    url = lore_url or config.lore_url or DEFAULT_LORE_URL
     base = url.strip().removesuffix("/%s").rstrip("/")
     try:
         parts = urllib.parse.urlsplit(base)
@@ -77,39 +79,70 @@ def lore_base(lore_url: str | None = None, tree: str | None = None) -> str:
     return base
 
 
-def fetch_thread(msgid: str, base: str, timeout: float, source: str) -> list[EmailMessage]:
-    """The messages of the thread holding `msgid`, as the archive has them."""
-    node = liblore.LoreNode.from_git_config(base, request_timeout=timeout)
-    try:
-        mbox = node.get_mbox_by_msgid(msgid, nocache=True)
-    except liblore.RemoteError as err:
-        if err.status_code == 404:
-            raise NotFound(source, f"no such message on {base}") from None
-        if err.status_code is not None:
-            raise Unavailable(source, f"{base} answered HTTP {err.status_code}") from None
-        if isinstance(err.__cause__, requests.Timeout):
-            raise TimedOut(source, f"{base} did not answer within {timeout:g}s") from None
-        raise Unavailable(source, f"cannot reach {base}") from None
-    except gzip.BadGzipFile:
-        raise Unavailable(source, f"{base} is not a public-inbox archive: its answer is not "
-                                  "a gzipped mbox") from None
-    except (EOFError, zlib.error):  # cut short, or corrupt
-        raise Unavailable(source, f"{base} sent a broken gzipped mbox") from None
-    finally:
-        node.close()
+def fetch_thread(msgid: str, base: str, source: str, limits: Limits,
+                 timeout: float | None = None,
+                 cancel: threading.Event | None = None) -> list[EmailMessage]:
+    """The messages of the thread holding `msgid`, as the archive has them, fetched within
+    `timeout` seconds (default: [limits] fetch_seconds) and the byte limits."""
+    # only this archive: a partial mirror's upstream would be asked outside the session's bounds
+    node = liblore.LoreNode.from_git_config(base, follow_upstream=False)
+    with BoundedSession(limits, base, source, timeout, cancel) as session:
+        node.set_requests_session(session)
+        try:
+            mbox = node.get_mbox_by_msgid(msgid, nocache=True)
+        except liblore.RemoteError as err:
+            if err.status_code == 404:
+                raise NotFound(source, f"no such message on {base} (check the message-id, "
+                                       "or --lore-url)") from None
+            if err.status_code is not None:
+                raise Unavailable(source, f"{base} answered HTTP {err.status_code} (try again "
+                                          "later)") from None
+            if isinstance(err.__cause__, requests.Timeout):
+                raise TimedOut(source, f"{base} did not answer in time (try again later, or "
+                                       "a longer --lore-timeout)") from None
+            raise Unavailable(source, f"cannot reach {base}: {_reason(err)} (check "
+                                      "--lore-url and the network)") from None
+        except gzip.BadGzipFile:
+            raise Unavailable(source, f"{base} is not a public-inbox archive: its answer is not "
+                                      "a gzipped mbox (check --lore-url)") from None
+        except (EOFError, zlib.error):  # cut short, or corrupt
+            raise Unavailable(source, f"{base} sent a broken gzipped mbox (try again "
+                                      "later)") from None
+        finally:
+            node.close()
     messages = b4.split_and_dedupe_pi_results(mbox)
     check_headers(messages, source)
     thread = b4.get_strict_thread(messages, msgid)
     if not thread:
-        raise NotFound(source, f"{base} sent no thread for this message")
+        raise NotFound(source, f"{base} sent no thread for this message (is it a public-inbox "
+                               "archive? check --lore-url)")
     return thread
+
+
+def _reason(err: BaseException) -> str:
+    """The system's word for why a connection failed (`Connection refused`), found down the
+    chain of errors requests and urllib3 wrap it in."""
+    seen, todo, deepest = set(), [err], err
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        deepest = current
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                             *current.args) if isinstance(e, BaseException)]
+    return one_line(deepest)
 
 
 def load(text: str, *, lore_url: str | None = None, tree: str | None = None,
          revision: int | None = None, timeout: float | None = None,
+         limits: Limits | None = None, cancel: threading.Event | None = None,
          partial: bool = False) -> Series:
     msgid = message_id(text)
-    base = lore_base(lore_url, tree)
+    config = load_config(tree)
+    base = lore_base(lore_url, config)
     setup_b4(lore_base=base)
-    thread = fetch_thread(msgid, base, timeout or DEFAULT_TIMEOUT, text)
+    thread = fetch_thread(msgid, base, text, limits or config.limits, timeout, cancel)
     return series_from_thread(thread, text, revision, partial)

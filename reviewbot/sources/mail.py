@@ -23,7 +23,9 @@ from email.message import EmailMessage
 import b4
 import liblore.utils
 
-from reviewbot.errors import InputError, NotFound
+from reviewbot.errors import InputError
+from reviewbot.files import check_file
+from reviewbot.limits import Limits
 from reviewbot.series import Patch, Reply, Series
 
 # b4 and liblore log their progress and complaints; reviewbot reports a bad input itself, in one
@@ -54,12 +56,17 @@ def setup_b4(lore_base: str | None = None) -> None:
         _b4_configured_for[:] = [lore_base]
 
 
-def read_mbox(path: str) -> list[EmailMessage]:
+def read_mbox(path: str, limits: Limits = Limits()) -> list[EmailMessage]:
     """The messages of an mbox file, a maildir, or a file holding one mail saved on its own
     (no mbox `From ` line); InputError when there are none."""
-    if not os.path.exists(path):
-        # Checked first: Python's mailbox module would create the missing file.
-        raise NotFound(path, "no such file or directory")
+    # Checked first: Python's mailbox module would create a missing file, and block on a FIFO
+    # (in a maildir too)
+    mails = ([os.path.join(path, sub, name) for sub in ("cur", "new")
+              if os.path.isdir(os.path.join(path, sub))
+              for name in sorted(os.listdir(os.path.join(path, sub)))]
+             if os.path.isdir(path) else [path])
+    for mail in mails:
+        check_file(mail, limits.mail_bytes, "mail_bytes")
     try:
         messages = b4.get_msgs_from_mailbox_or_maildir(path)
         if not messages and os.path.isfile(path):
@@ -77,14 +84,18 @@ def read_mbox(path: str) -> list[EmailMessage]:
 def check_headers(messages: list[EmailMessage], source: str) -> None:
     """Parse every header of every message once, up front. Python's email package should
     only note a defect in a malformed header, but a few make it raise (an IndexError for
-    `From: <<<@@>`), wherever the header is first read; here, that is an InputError."""
+    `From: <<<@@>`), wherever the header is first read; here, that is an InputError. So is a
+    subject whose [PATCH n/N] counters b4 cannot read (Python's int() refuses thousands of
+    digits)."""
     for msg in messages:
         for name, raw in msg.raw_items():
             try:
-                msg.policy.header_fetch_parse(name, raw)
+                value = msg.policy.header_fetch_parse(name, raw)
+                if name.lower() == "subject":
+                    b4.LoreSubject(str(value))
             except Exception:  # whichever bug of the email package it is, the header is bad
                 raise InputError(source, "a mail has a header that cannot be read: "
-                                         f"{name}: {' '.join(raw.split())}") from None
+                                         f"{name}: {' '.join(raw.split())[:200]}") from None
 
 
 def mail_date(msg: EmailMessage) -> str:

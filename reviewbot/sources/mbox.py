@@ -6,14 +6,16 @@ import b4
 import liblore.series
 
 from reviewbot.errors import InputError
+from reviewbot.limits import Limits
 from reviewbot.series import Series
 from reviewbot.sources.mail import (PatchMail, read_mbox, series_from_patch_mails,
                                     series_from_thread, setup_b4)
 
 
-def load(path: str, *, msgid: str | None = None, revision: int | None = None) -> Series:
+def load(path: str, *, msgid: str | None = None, revision: int | None = None,
+         limits: Limits = Limits()) -> Series:
     setup_b4()
-    messages = read_mbox(path)
+    messages = read_mbox(path, limits)
     if not any(b4.LoreMessage.get_clean_msgid(msg) for msg in messages):
         # `git format-patch --stdout` writes no Message-IDs: patches in file order, no thread.
         return series_from_patch_mails([PatchMail(msg, path) for msg in messages], path)
