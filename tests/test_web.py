@@ -19,7 +19,8 @@ from reviewbot.diffmap import DiffLines
 from reviewbot.errors import InputError
 from reviewbot.findings import FIXED, PREEXISTING
 from reviewbot_web import create_app
-from reviewbot_web.store import FAILED, NEWEST, REVIEWED, Store
+from reviewbot_web.jobs import JobQueue, Settings
+from reviewbot_web.store import FAILED, NEWEST, REVIEWED, REVIEWING, Store
 from webthreads import (HOSTILE_COVER, HOSTILE_PATCH, IMG, RLO, SCRIPT, hostile_thread,
                         seed_with_v2)
 
@@ -297,7 +298,7 @@ def test_a_hostile_thread_renders_escaped(tmp_path):
         finally:
             app.extensions["reviewbot"].jobs.shutdown()
     for html in (page, feed):
-        assert SCRIPT not in html and "<img" not in html and RLO not in html
+        assert SCRIPT not in html and IMG not in html and "<img" not in html and RLO not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "\u27e6U+202E\u27e7evil" in html  # the override shown, not obeyed
     assert "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" in page  # in the diff and the mails
@@ -403,12 +404,22 @@ def test_store_keys_reviews_by_analyser_version_and_finds_them_by_any_message(tm
     assert Store(tmp_path / "s.sqlite3", analyser="2").find(SEED_COVER) is None
 
 
-def test_store_marks_jobs_a_stopped_server_left_running_as_failed(tmp_path):
-    store = Store(tmp_path / "s.sqlite3", analyser="1")
-    job = store.queue(SEED_COVER)
-    assert store.interrupt_running("stopped") == 1
-    again = store.find(SEED_COVER)
-    assert again.status == FAILED and again.error_kind == "cancelled" and again.id == job.id
+def test_jobs_a_stopped_server_left_run_again_at_the_next_start(tmp_path):
+    """A server killed mid-job (or stopped with jobs waiting) leaves them queued or running in
+    the store: the next server on that store runs them, and stores each review once."""
+    with FakeLore([SEED_MBOX]) as lore:
+        store = Store(tmp_path / "s.sqlite3", analyser="1")
+        waiting = store.queue(SEED_COVER)
+        store.progress(waiting.id, REVIEWING, "checking", 2, 4)  # as a killed server left it
+        assert [job.id for job in store.left_running()] == [waiting.id]
+        jobs = JobQueue(store, Settings(lore_url=lore.url))
+        try:
+            done = jobs.join(waiting, timeout=120)
+        finally:
+            jobs.shutdown()
+    assert done.status == REVIEWED and done.id == waiting.id
+    assert store.left_running() == []
+    assert any(f.rule == "check-then-act" for f in store.review(done.id).findings)
 
 
 def test_store_serves_threads_side_by_side(tmp_path):
@@ -495,3 +506,20 @@ def test_fixed_and_preexisting_findings_have_their_places(tmp_path, app, client)
     assert row < page.index(f'id="f-{high.fingerprint}"') < page.index(f'<tr id="p1-{index + 1}"')
     preexisting = page[page.index('id="preexisting"'):]
     assert f'id="f-{medium.fingerprint}"' in preexisting and ">preexisting<" in preexisting
+
+
+def test_page_cache_keeps_the_newest_pages_and_makes_each_once():
+    from reviewbot_web.pages import PageCache
+
+    cache, made = PageCache(size=2), []
+
+    def maker(name):
+        return lambda: made.append(name) or f"<p>{name}</p>"
+
+    assert cache.get(("a",), maker("a")) == "<p>a</p>"
+    assert cache.get(("a",), maker("a")) == "<p>a</p>"
+    cache.get(("b",), maker("b"))
+    cache.get(("a",), maker("a"))  # a is now the newest
+    cache.get(("c",), maker("c"))  # b goes
+    cache.get(("b",), maker("b"))
+    assert made == ["a", "b", "c", "b"]

@@ -210,3 +210,42 @@ def test_serve_on_a_port_in_use_says_so(served, tmp_path):
                            str(tmp_path / "other")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and f"127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def post_json(url: str, payload: dict) -> int:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_a_server_killed_mid_review_resumes_the_job_when_it_starts_again(tmp_path):
+    """kill -9 while a review fetches: the store (SQLite, WAL) keeps the job, and the next
+    server on the same data directory runs it to the end, once."""
+    status_url = "/api/status?id=" + urllib.parse.quote(SEED_COVER)
+    with FakeLore([SEED_MBOX], delay=60) as slow:
+        first = Server(tmp_path, "--lore-url", slow.url)
+        try:
+            assert post_json(f"{first.url}/api/review", {"id": SEED_COVER}) == 202
+            deadline = time.monotonic() + 30
+            while get_json(first.url + status_url)["status"] != "fetching":
+                assert time.monotonic() < deadline, "the job never started fetching"
+                time.sleep(0.1)
+        finally:
+            first.process.kill()  # SIGKILL: no clean-up of any kind
+            first.process.wait()
+            first.process.stdout.close()
+    with FakeLore([SEED_MBOX]) as lore:
+        second = Server(tmp_path, "--lore-url", lore.url)
+        try:
+            deadline = time.monotonic() + 120
+            while get_json(second.url + status_url)["status"] != "reviewed":
+                assert time.monotonic() < deadline, "the job was not run again"
+                time.sleep(0.2)
+            document = get_json(second.url + "/api/review?id=" + urllib.parse.quote(SEED_COVER))
+        finally:
+            second.stop()
+    assert any(f["rule"] == "check-then-act" and f["line"] == 2580 for f in document["findings"])

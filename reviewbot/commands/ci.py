@@ -27,7 +27,7 @@ from reviewbot import service
 from reviewbot.commands.check import FAIL_ON, git_identity, write_file, failing
 from reviewbot.errors import InputError
 from reviewbot.forges import MAX_INLINE, github, gitlab, patchwork, smtp
-from reviewbot.report import RenderOptions, mail, render
+from reviewbot.report import mail, render
 from reviewbot.service import SourceSpec
 
 POST = ("github", "gitlab", "patchwork", "mail", "none")

@@ -13,10 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from reviewbot import service
-from reviewbot.errors import DoesNotApply, ReviewbotError
+from reviewbot.errors import Cancelled, DoesNotApply, ReviewbotError
 from reviewbot.service import Limits, SourceSpec
-from reviewbot_web.store import (FAILED, FAILED_TO_APPLY, FETCHING, NEWEST, REVIEWING, Job,
-                                 Store)
+from reviewbot_web.store import (FAILED, FAILED_TO_APPLY, FETCHING, NEWEST, QUEUED, REVIEWING,
+                                 Job, Store)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ def run_job(store: Store, settings: Settings, job: Job, cancel: threading.Event 
         review = service.review(spec, progress=progress, time_limit=settings.time_limit,
                                 cancel=cancel, limits=Limits(settings.max_messages,
                                                              settings.max_bytes))
+    except Cancelled:
+        # the server is stopping: the job waits, queued, for the next start to run it again
+        store.progress(job.id, QUEUED, "", 0, 0)
     except DoesNotApply as err:
         store.fail(job.id, FAILED_TO_APPLY, err.kind, err.problem, err.path)
     except ReviewbotError as err:
@@ -88,8 +91,11 @@ class JobQueue:
         self._lock = threading.Lock()
         self._futures: dict[int, Future] = {}
         self._cancel = threading.Event()
-        # what was running when this store's last server stopped will not finish now
-        store.interrupt_running("the server stopped while this review ran; ask again")
+        # what a stopped server left waiting or running (stopped cleanly, or killed mid-job)
+        # runs again: a review is stored once however often its job runs
+        for job in store.left_running():
+            self._futures[job.id] = self._pool.submit(run_job, self.store, self.settings, job,
+                                                      self._cancel)
 
     def submit(self, msgid: str, revision: int = NEWEST, retry: bool = False) -> Job:
         """The job of `msgid`: the stored one if it is running or done, else a new one. A
@@ -124,7 +130,7 @@ class JobQueue:
         return self.store.get(job.id)
 
     def shutdown(self) -> None:
-        """Stop: running jobs stop at their next step, waiting ones never start."""
+        """Stop: running jobs stop at their next step and wait, queued, with the ones that never
+        started, for the next server on this store."""
         self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self.store.interrupt_running("the server stopped while this review ran; ask again")

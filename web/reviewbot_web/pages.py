@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+from collections import OrderedDict
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import (Blueprint, abort, current_app, redirect, render_template, request, session,
+                   url_for)
 from markupsafe import Markup, escape
 
 from reviewbot.checks import RULES
@@ -67,18 +70,51 @@ def series(msgid: str):
         return render_template("error.html", status=503, message="The server is busy with other "
                                "reviews: reload this page in a minute."), 503
     if not job.running and not job.failed:
-        review = services().store.review(job.id)
-        views = render.patch_views(review)
-        anchors = render.Anchors.of(views)
-        cover, cover_cut = render.clip(review.series.cover_body)
-        return render_template(
-            "series.html", job=job, msgid=msgid, revision=revision, review=review, views=views,
-            link=lambda finding, text: render.linked(text, finding, anchors),
-            preexisting=render.preexisting(review), cover=cover, cover_cut=cover_cut,
-            diagrams=diagram.diagrams(review.transitions))
+        # a stored review never changes (a new run updates the job): its page is made once
+        key = (job.id, job.updated, msgid, revision)
+        return _reviewed_pages().get(key, lambda: _reviewed_page(job, msgid, revision))
     return (render_template("progress.html", job=job, msgid=msgid, revision=revision,
                             advice=status.advice(job) if job.failed else None),
             200 if job.running else status.http_status(job))
+
+
+class PageCache:
+    """The last pages made, by key: the series page of a stored review is the same for every
+    reader, and colouring its diffs is most of its cost (50 readers at once would make it 50
+    times over). Bounded by count; threads share it."""
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self._pages: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, make) -> str:
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]
+        page = make()  # outside the lock: two first readers may both make it, once each
+        with self._lock:
+            self._pages[key] = page
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+        return page
+
+
+def _reviewed_pages() -> PageCache:
+    return current_app.extensions.setdefault("reviewbot-pages", PageCache())
+
+
+def _reviewed_page(job, msgid: str, revision: int) -> str:
+    review = services().store.review(job.id)
+    views = render.patch_views(review)
+    anchors = render.Anchors.of(views)
+    cover, cover_cut = render.clip(review.series.cover_body)
+    return render_template(
+        "series.html", job=job, msgid=msgid, revision=revision, review=review, views=views,
+        link=lambda finding, text: render.linked(text, finding, anchors),
+        preexisting=render.preexisting(review), cover=cover, cover_cut=cover_cut,
+        diagrams=diagram.diagrams(review.transitions))
 
 
 @bp.get("/patchset/<int:job_id>")

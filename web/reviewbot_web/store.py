@@ -349,13 +349,13 @@ class Store:
                              "ORDER BY updated DESC LIMIT ?", (self.analyser, limit)).fetchall()
         return [_job(row) for row in rows]
 
-    def interrupt_running(self, message: str) -> int:
-        """Mark the jobs that were running when the server stopped as failed: nobody runs them
-        any more. The next request for one starts it again."""
-        return self._execute(
-            "UPDATE jobs SET status = ?, error_kind = 'cancelled', error_message = ?, updated = ? "
-            f"WHERE status IN ({', '.join('?' * len(RUNNING))})",
-            (FAILED, message, time.time(), *RUNNING)).rowcount
+    def left_running(self) -> list[Job]:
+        """The jobs of this analyser still queued or running: at a server's start, the ones a
+        server before it left behind (stopped, or killed mid-job)."""
+        rows = self._execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE analyser = ? AND status IN "
+                             f"({', '.join('?' * len(RUNNING))}) ORDER BY id",
+                             (self.analyser, *RUNNING)).fetchall()
+        return [_job(row) for row in rows]
 
     def stats(self) -> tuple[dict[str, int], dict[str, int], list[float]]:
         """Jobs of this analyser by status, failed ones by error kind, and how long each
