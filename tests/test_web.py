@@ -523,3 +523,30 @@ def test_page_cache_keeps_the_newest_pages_and_makes_each_once():
     cache.get(("c",), maker("c"))  # b goes
     cache.get(("b",), maker("b"))
     assert made == ["a", "b", "c", "b"]
+
+
+def test_concurrent_requests_for_one_series_make_one_job(tmp_path):
+    """Twenty readers ask for one series at the same moment: one job,
+    one fetch, one stored review."""
+    with FakeLore([SEED_MBOX], delay=0.5) as slow:
+        app = make_app(tmp_path, slow.url)
+        barrier = threading.Barrier(20)
+        answers = []
+
+        def ask(k):
+            client = app.test_client()
+            barrier.wait()
+            answers.append(client.post("/api/review", json={"id": SEED_COVER}).status_code)
+
+        threads = [threading.Thread(target=ask, args=(k,)) for k in range(20)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            job = finished(app, SEED_COVER)
+        finally:
+            app.extensions["reviewbot"].jobs.shutdown()
+    assert sorted(set(answers)) == [202] and len(answers) == 20
+    assert job.status == REVIEWED and job.runs == 1
+    assert len([p for _, p in slow.requests if p.endswith("t.mbox.gz")]) == 1
