@@ -90,7 +90,7 @@ def timed_index(tree: str, jobs: int) -> tuple[float, str]:
     out = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stdout(out):
-        index.run(argparse.Namespace(paths=[tree], jobs=jobs))
+        index.run(argparse.Namespace(paths=[tree], jobs=jobs, stats=False))
     return time.perf_counter() - started, out.getvalue()
 
 

@@ -190,3 +190,74 @@ def test_stats_prints_parse_coverage_per_directory(capsys, tmp_path):
         rows[label] = (functions, files)
     assert rows == {str(tmp_path): ("1/1", "1/1"), str(tmp_path / "sub"): ("2/3", "1/2"),
                     "total": ("3/4", "2/3")}
+
+
+LOCK_CHAINS = """\
+struct obj { int lock; int count; int state; struct obj *next; };
+
+static void obj_lock(struct obj *o)
+{
+	mutex_lock(&o->lock);
+}
+
+static void obj_lock_both(struct obj *a, struct obj *b)
+{
+	obj_lock(a);
+	obj_lock(b);
+}
+
+static int obj_trylock(struct obj *o)
+{
+	return mutex_trylock(&o->lock);
+}
+
+static void obj_bump(struct obj *o)
+{
+	o->count++;
+}
+
+static void obj_balanced(struct obj *o)
+{
+	mutex_lock(&o->lock);
+	o->state = 1;
+	mutex_unlock(&o->lock);
+}
+
+int obj_update(struct obj *a, struct obj *b)
+{
+	obj_lock_both(a, b);
+	obj_bump(a);
+	a->next = b;
+	if (!obj_trylock(b->next))
+		return -EBUSY;
+	b->next->count--;
+	obj_balanced(b);
+	b->state = 2;
+	return 0;
+}
+
+int obj_plain(struct obj *o)
+{
+	obj_balanced(o);
+	return o->count;
+}
+"""
+
+
+@pytest.mark.parametrize("name", [*SOURCES, "chains.c"])
+def test_index_facts_are_the_full_analysis_facts(tmp_path, name):
+    """The index summarizes only the functions where a lock can be held: the lock sets of the
+    accesses (and the rest it keeps) are those of the full analysis."""
+    from reviewbot.c import analyze, index_facts
+    from reviewbot.workspace import FileVersion
+
+    text = LOCK_CHAINS if name == "chains.c" else (MINIFS / name).read_text()
+    files = {name: FileVersion(name, text)}
+    full = index.for_knowledge(analyze(files, use_cache=False).files[name])
+    lean = index.for_knowledge(index_facts(files)[name])
+    assert lean == full
+    if name == "chains.c":
+        locks = {(fn.name, a.text): a.locks for fn in lean.functions for a in fn.accesses}
+        assert locks[("obj_bump", "o->count")] == {"obj.lock"}
+        assert locks[("obj_update", "b->next->count")] == {"obj.lock"}
+        assert locks[("obj_plain", "o->count")] == frozenset()

@@ -7,6 +7,7 @@ set (a call into another scanned file uses that function's summary).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 # The analysis modules are imported inside the functions below: they import reviewbot.c.apis
@@ -47,8 +48,6 @@ def analyze(files: dict, config=None, use_cache: bool = True, previous: Program 
     series). A function of a file that has not changed since, and that calls nothing that has
     (nor is called by it, for a static one), is taken from it as it is: a review after a patch
     walks what the patch reaches, not the whole tree again."""
-    import sys
-
     # Raised for good, never lowered again: a server's threads analyse at the same time, and
     # one thread putting the limit back would break another one's walk.
     if sys.getrecursionlimit() < RECURSION_LIMIT:
@@ -149,6 +148,29 @@ def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> 
     if use_cache:
         cache.put(program_key, PROGRAM_NAMESPACE, _Stored.of(program, previous))
     return program
+
+
+def index_facts(files: dict, config=None) -> dict:
+    """path -> FileFacts of the C files `files` (path -> FileVersion), for an index: what
+    `analyze` finds of the accesses (with their lock sets), calls and lock operations, without
+    summaries, exits nor the lock sets of calls (reviewbot.c.summaries.summarize_locks)."""
+    from reviewbot.c.facts import Tables, walk_file
+    from reviewbot.c.summaries import summarize_locks
+    from reviewbot.c.types import collect_file, merge
+
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    sources, _, _ = _inputs(files, config)
+    tables = Tables.from_config(config)
+    parsed = {path: _parse(text) for path, (text, _) in sources.items()}
+    types = merge([collect_file(found.tree.root_node) for found in parsed.values()],
+                  getattr(config, "type_hints", None))
+    found, everything = {}, []
+    for path, (_, known) in sources.items():
+        found[path], functions = walk_file(parsed[path], path, types, tables, known)
+        everything.extend(functions)
+    summarize_locks(everything, tables)
+    return found
 
 
 def program_key(files: dict, config=None) -> str:

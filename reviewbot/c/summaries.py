@@ -204,16 +204,22 @@ class Summarized:
     last: dict  # id(WalkedFunction) -> the Settled.last of each walked function
 
 
-def summarize(everything: list, tables) -> Summarized:
+def summarize(everything: list, tables, only: set | None = None) -> Summarized:
     """Summaries of every walked function, computed with the callees' summaries, and each
     walked function's facts completed with its lock sets and exits. `everything`: in file
     order, a WalkedFunction for each function to walk, a Settled for each one taken as it is
-    (it calls nothing walked here, and a static one is called by nothing walked here)."""
-    walked = [fn for fn in everything if not isinstance(fn, Settled)]
-    settled = [fn for fn in everything if isinstance(fn, Settled)]
+    (it calls nothing walked here, and a static one is called by nothing walked here).
+
+    `only`: the ids of the walked functions to summarize (with every function they call); the
+    others keep their facts as walked, and count as callers that hold no lock."""
     by_name: dict[str, list] = {}
     for fn in everything:
         by_name.setdefault(fn.facts.name, []).append(fn)
+    all_walked = [fn for fn in everything if not isinstance(fn, Settled)]
+    if only is not None:
+        everything = [fn for fn in everything if isinstance(fn, Settled) or id(fn) in only]
+    walked = [fn for fn in everything if not isinstance(fn, Settled)]
+    settled = [fn for fn in everything if isinstance(fn, Settled)]
     called = {call.name for fn in everything for call in fn.facts.calls}
     base_effects = reference_effects(called - set(by_name), tables)
     summaries: dict[int, Summary] = {id(fn): fn.first for fn in settled}
@@ -232,7 +238,7 @@ def summarize(everything: list, tables) -> Summarized:
     for fn in walked:
         for name in {c.name for c in fn.facts.calls}:
             callee = _resolve(by_name, name, fn)
-            if callee is not None and callee is not fn:
+            if callee is not None and callee is not fn and id(callee) in callers:
                 callers[id(callee)].add(id(fn))
     results: dict[int, paths.PathResult] = {}
     used_entry: dict[int, frozenset] = {}
@@ -256,7 +262,7 @@ def summarize(everything: list, tables) -> Summarized:
     summaries.update((id(fn), fn.last) for fn in settled)
     # held on entry: asserted locks, and locks every caller holds (static functions whose callers
     # are all in view); a function whose entry grows is walked again with it
-    callers_hold = _held_by_callers(walked, by_name, results)
+    callers_hold = _held_by_callers(all_walked, by_name, results)
     for fn in order:
         asserted = frozenset(results[id(fn)].asserted_unheld)
         entry = entries[id(fn)] | callers_hold.get(id(fn), frozenset()) | asserted
@@ -267,6 +273,60 @@ def summarize(everything: list, tables) -> Summarized:
             summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
         _apply_result(fn, results[id(fn)])
     return Summarized(first, {id(fn): summaries[id(fn)] for fn in walked})
+
+
+def summarize_locks(walked: list, tables) -> None:
+    """The lock sets of the accesses of the walked functions, as `summarize` finds them, with
+    as few functions summarized as that takes (an index wants those lock sets, not exits nor
+    summaries). A lock can be held only in a function that takes, asserts or is annotated
+    with one (or is seen in part), or calls a function that returns holding one, or is a
+    static function called with one held; in the others every lock set is empty. Those
+    functions are summarized with all they call, until no newly summarized function returns
+    holding a lock it was not called with and has callers not summarized yet."""
+    graph = _Graph(walked)
+    holding = {id(fn) for fn in walked if fn.facts.lock_ops or fn.facts.annotations
+               or not fn.facts.complete or not fn.facts.entry_known}
+    while True:
+        only = graph.callees_closure(holding)
+        summarized = summarize(walked, tables, only)
+        acquiring = {key for key, summary in summarized.first.items() if _acquires(summary.call_effect)}
+        more = graph.callers_of(acquiring) - holding
+        if not more:
+            return
+        holding |= more
+
+
+def _acquires(effect: CallEffect | None) -> bool:
+    return effect is not None and bool(effect.ok.acquires or effect.fail.acquires)
+
+
+class _Graph:
+    """Who calls whom among walked functions (by id), as `_resolve` sees the calls."""
+
+    def __init__(self, walked: list):
+        by_name: dict[str, list] = {}
+        for fn in walked:
+            by_name.setdefault(fn.facts.name, []).append(fn)
+        self.callees: dict[int, set] = {}
+        self.callers: dict[int, set] = {}
+        for fn in walked:
+            for name in {c.name for c in fn.facts.calls}:
+                callee = _resolve(by_name, name, fn)
+                if callee is not None:
+                    self.callees.setdefault(id(fn), set()).add(id(callee))
+                    self.callers.setdefault(id(callee), set()).add(id(fn))
+
+    def callees_closure(self, keys: set) -> set:
+        found, todo = set(keys), list(keys)
+        while todo:
+            for callee in self.callees.get(todo.pop(), ()):
+                if callee not in found:
+                    found.add(callee)
+                    todo.append(callee)
+        return found
+
+    def callers_of(self, keys: set) -> set:
+        return {caller for key in keys for caller in self.callers.get(key, ())}
 
 
 def _entry(fn) -> frozenset:
@@ -316,12 +376,12 @@ def _held_by_callers(walked: list, by_name: dict, results: dict) -> dict[int, fr
     held: dict[int, frozenset] = {}
     complete_callers: dict[int, bool] = {}
     for caller in walked:
-        result = results[id(caller)]
+        result = results.get(id(caller))  # none: a caller left out, that holds no lock
         for index, call in enumerate(caller.facts.calls):
             callee = _resolve(by_name, call.name, caller)
             if callee is None or not callee.facts.static or callee is caller:
                 continue
-            locks = result.call_locks.get(index, frozenset())
+            locks = result.call_locks.get(index, frozenset()) if result is not None else frozenset()
             known = UNKNOWN_LOCKS not in locks and caller.facts.complete
             complete_callers[id(callee)] = complete_callers.get(id(callee), True) and known
             held[id(callee)] = held[id(callee)] & locks if id(callee) in held else locks

@@ -29,9 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
-from reviewbot.c import Program
-from reviewbot.c import analyze as analyze_program
-from reviewbot.c import cache
+from reviewbot.c import cache, index_facts
 from reviewbot.c.coverage import Coverage, file_coverage
 from reviewbot.c.model import ASSERT, Call, FileFacts, FunctionFacts
 from reviewbot.c.parse import digest_of
@@ -241,7 +239,7 @@ def index_file(path: str, config=None, namespace: str | None = None) -> FileFact
     if isinstance(cached, FileFacts):
         return with_path(cached, path)
     text = data.decode("utf-8", "replace")  # as the workspace decodes: the analysis reads text
-    facts = for_knowledge(analyze({path: FileVersion(path, text)}, config).files[path])
+    facts = for_knowledge(analyze({path: FileVersion(path, text)}, config)[path])
     cache.put(digest, namespace, facts)
     return facts
 
@@ -250,12 +248,14 @@ def for_knowledge(facts: FileFacts) -> FileFacts:
     """What the index keeps of a file's facts (in its cache, and from a worker to the main
     process): what the knowledge is built from (every access, the asserted and annotated locks,
     the functions called, the enums). The rest (conditions, exits, every call site) is most of
-    the facts, and would only be stored, sent and read again for nothing."""
+    the facts, and would only be stored, sent and read again for nothing: of the calls, the
+    first of each name is kept, with its line only."""
     functions = []
     for fn in facts.functions:
         first_calls: dict[str, Call] = {}
         for call in fn.calls:
-            first_calls.setdefault(call.name, call)
+            if call.name not in first_calls:
+                first_calls[call.name] = Call(call.name, call.line, frozenset())
         functions.append(FunctionFacts(
             name=fn.name, file=fn.file, start_line=fn.start_line, end_line=fn.end_line, static=fn.static,
             complete=fn.complete, accesses=fn.accesses, lock_ops=[op for op in fn.lock_ops if op.op == ASSERT],
@@ -263,10 +263,10 @@ def for_knowledge(facts: FileFacts) -> FileFacts:
     return FileFacts(path=facts.path, functions=functions, enums=facts.enums, has_errors=facts.has_errors)
 
 
-def analyze(files: dict, config) -> Program:
-    """`reviewbot.c.analyze` without its own caches: the index caches each file's facts itself,
-    by content, and one file's types and walk stored again there would be written for nothing."""
-    return analyze_program(files, config, use_cache=False)
+def analyze(files: dict, config) -> dict:
+    """path -> FileFacts of the files, as an index wants them (reviewbot.c.index_facts). No
+    cache of its own: the index caches each file's facts itself, by content."""
+    return index_facts(files, config)
 
 
 def with_path(facts: FileFacts, path: str) -> FileFacts:
