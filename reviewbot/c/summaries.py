@@ -280,15 +280,23 @@ def summarize_locks(walked: list, tables) -> None:
     as few functions summarized as that takes (an index wants those lock sets, not exits nor
     summaries). A lock can be held only in a function that takes, asserts or is annotated
     with one (or is seen in part), or calls a function that returns holding one, or is a
-    static function called with one held; in the others every lock set is empty. Those
-    functions are summarized with all they call, until no newly summarized function returns
-    holding a lock it was not called with and has callers not summarized yet."""
+    static function whose every caller may hold one: in the others every lock set is empty.
+    Those functions are summarized with the functions they call that move something (a lock,
+    counter, bit or reference, themselves or through their callees: one that moves nothing
+    changes no lock set of its callers), until no newly summarized function returns holding a
+    lock it was not called with and has callers not summarized yet."""
     graph = _Graph(walked)
+    defined = {fn.facts.name for fn in walked}
+    references = reference_effects({c.name for fn in walked for c in fn.facts.calls} - defined, tables)
     holding = {id(fn) for fn in walked if fn.facts.lock_ops or fn.facts.annotations
                or not fn.facts.complete or not fn.facts.entry_known}
+    moving = holding | {id(fn) for fn in walked if any(c.name in references for c in fn.facts.calls)
+                        or any(change_of(a) is not None for a in fn.facts.accesses)}
+    through = graph.callers_closure(moving)
+    static = [id(fn) for fn in walked if fn.facts.static]
     while True:
-        only = graph.callees_closure(holding)
-        summarized = summarize(walked, tables, only)
+        holding |= graph.called_holding(static, holding)
+        summarized = summarize(walked, tables, graph.callees_closure(holding, through))
         acquiring = {key for key, summary in summarized.first.items() if _acquires(summary.call_effect)}
         more = graph.callers_of(acquiring) - holding
         if not more:
@@ -316,17 +324,37 @@ class _Graph:
                     self.callees.setdefault(id(fn), set()).add(id(callee))
                     self.callers.setdefault(id(callee), set()).add(id(fn))
 
-    def callees_closure(self, keys: set) -> set:
-        found, todo = set(keys), list(keys)
-        while todo:
-            for callee in self.callees.get(todo.pop(), ()):
-                if callee not in found:
-                    found.add(callee)
-                    todo.append(callee)
-        return found
+    def callees_closure(self, keys: set, through: set) -> set:
+        """`keys` and the functions in `through` they call, and those call, and so on."""
+        return _closure(keys, lambda key: (callee for callee in self.callees.get(key, ()) if callee in through))
+
+    def callers_closure(self, keys: set) -> set:
+        return _closure(keys, lambda key: self.callers.get(key, ()))
 
     def callers_of(self, keys: set) -> set:
         return {caller for key in keys for caller in self.callers.get(key, ())}
+
+    def called_holding(self, keys: list, holding: set) -> set:
+        """Those of `keys` called only by functions of `holding` or by others found so (not
+        counting calls to themselves), and by one at least."""
+        found: set = set()
+        while True:
+            more = {key for key in keys if key not in found and key not in holding
+                    and (self.callers.get(key, set()) - {key})
+                    and self.callers[key] - {key} <= holding | found}
+            if not more:
+                return found
+            found |= more
+
+
+def _closure(keys: set, next_of) -> set:
+    found, todo = set(keys), list(keys)
+    while todo:
+        for other in next_of(todo.pop()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return found
 
 
 def _entry(fn) -> frozenset:
