@@ -192,6 +192,11 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
     if broken:
         review.notes.append("parts of these files did not parse, so findings there may be "
                             "missing: " + ", ".join(broken))
+    skipped = sorted({f"{name}() at {path}:{line}" for version in versions
+                      for path, facts in version.program.files.items()
+                      for name, line in facts.skipped})
+    if skipped:
+        review.notes.append("nested too deep to analyse, so not reviewed: " + ", ".join(skipped))
     cache.put(key, REVIEW_NAMESPACE,
               (review.findings, review.suppressed, review.tables, review.transitions, review.notes))
     return review

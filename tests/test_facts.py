@@ -586,3 +586,20 @@ static void families(struct fuse_inode *fi, struct fuse_conn *fc, struct rw_sema
         ("spin_lock_irqsave", "acquire", False), ("spin_unlock_irqrestore", "release", False),
         ("mutex_lock_nested", "acquire", False), ("mutex_unlock", "release", False),
         ("down_read", "acquire", True), ("up_read", "release", True)]
+
+
+def test_a_function_nested_too_deep_to_walk_is_skipped_and_named(capsys, tmp_path):
+    """An expression of 50,000 terms nests deeper than the walk can follow: that function is
+    left out (and named), the functions beside it are analysed as usual."""
+    from reviewbot.c import analyze_text_files
+
+    deep = " + ".join(["x"] * 50_000)
+    code = (f"int deep(int x)\n{{\n\treturn {deep};\n}}\n\n"
+            "void plain(struct s *s)\n{\n\ts->n++;\n}\n")
+    facts = analyze_text_files({"big.c": code}).files["big.c"]
+    assert facts.skipped == [("deep", 1)]
+    assert [f.name for f in facts.functions] == ["plain"]
+    path = tmp_path / "big.c"
+    path.write_text(code)
+    assert main(["facts", str(path)]) == 0
+    assert f"{path}: deep() line 1: nested too deep to analyse, skipped" in capsys.readouterr().out

@@ -98,7 +98,8 @@ def no_cycle_collection():
 
 def put(digest: str, namespace: str, value) -> None:
     """Store `value`; a cache that cannot be written (read-only, disk full) is skipped, since
-    the cache only saves time."""
+    the cache only saves time, and so is a value nested too deep to pickle (a function of
+    thousands of nested blocks): it is analysed again next time instead."""
     path = entry_path(digest, namespace)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def put(digest: str, namespace: str, value) -> None:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, RecursionError):
         os.unlink(tmp)
     except BaseException:
         os.unlink(tmp)

@@ -77,7 +77,12 @@ def walk_file(parsed, path: str, types: TypeContext, tables: Tables,
             walker.continue_with(node)
             continue
         walker = _FunctionWalker(parsed, path, types, tables, known)
-        fn = walker.walk(node)
+        try:
+            fn = walker.walk(node)
+        except RecursionError:  # the walk nests a Python call per level of C nesting
+            file_facts.skipped.append((name, node.start_point[0] + 1))
+            walker = None
+            continue
         if fn is not None:
             walked.append(fn)
             file_facts.functions.append(fn.facts)

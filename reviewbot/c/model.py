@@ -134,3 +134,6 @@ class FileFacts:
     functions: list[FunctionFacts] = field(default_factory=list)
     enums: dict[str, list[str]] = field(default_factory=dict)  # enum tag (or first constant) -> constants
     has_errors: bool = False
+    # (name, line) of functions nested too deep to analyse (thousands of blocks, or an
+    # expression of tens of thousands of terms): left out of the facts, and said so
+    skipped: list[tuple[str, int]] = field(default_factory=list)

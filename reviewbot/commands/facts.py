@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
             functions = [f for f in functions if f.name in names]
         called = set(program.summaries)
         blocks.extend(render_function(f, called) for f in functions)
+        if path in program.files:
+            blocks.extend(f"{path}: {name}() line {line}: nested too deep to analyse, skipped"
+                          for name, line in program.files[path].skipped)
     print("\n\n".join(blocks) if blocks else "no functions")
     return 0
 
