@@ -7,7 +7,7 @@ and linux-source-6.1 (a range kept for an independent evaluation) with apt into
 CACHE_DIR/debs, unpacks fs/, net/, drivers/, kernel/ and mm/ of each into CACHE_DIR/src, and
 builds every case of cases.toml (beside this script) into CACHE_DIR/cases/ID:
 
-    repo/            a git repository of the case's directory: commit `old` (the old package's
+    repo/            a git repository of the case's directory: tags `old` (the old package's
                      files), `fixed` (the fix applied to the one file), `buggy` (the fix reversed)
     forward.patch    old..fixed as `git format-patch` (with its base-commit): accepted code
     reverse.patch    fixed..buggy: the real bug put back
@@ -357,7 +357,7 @@ def propose(cache: Path, out: Path, max_lines: int) -> None:
     entries = changelog_lines(cache, new, old)
     held = held_out_functions(cache)
     lines = [f"# candidates from {package} {old} .. {new}; check each by hand\n"]
-    count = 0
+    count = held_back = 0
     for path in changed_paths(old_root, new_root, (".c",)):
         if not (old_root / path).exists() or not (new_root / path).exists():
             continue
@@ -366,14 +366,18 @@ def propose(cache: Path, out: Path, max_lines: int) -> None:
             added, removed = diff_lines(hunks)
             if not added and not removed or len(added) + len(removed) > max_lines:
                 continue
-            if (path, function) in held or function not in functions(old_text):
+            if function not in functions(old_text):
+                continue
+            if (path, function) in held:
+                held_back += 1
                 continue
             kind, rule = guess_kind(added, removed)
             count += 1
             lines.append(_toml_case(path, function, kind, rule,
                                     changelog_match(entries, path, function), hunks))
     out.write_text("".join(lines), encoding="utf-8")
-    print(f"{count} candidates written to {out}", file=sys.stderr)
+    print(f"{count} candidates written to {out}; {held_back} more changed in the held-out "
+          f"range and are left out", file=sys.stderr)
 
 
 def _toml_case(path, function, kind, rule, fix, hunks) -> str:
@@ -414,18 +418,19 @@ def build_case(entry: dict, old_root: Path, new_root: Path, dest: Path) -> None:
         if source.is_file() and source.suffix in C_SUFFIXES + (".rs",) or source.name in (
                 "Makefile", "Kconfig"):
             shutil.copyfile(source, repo / directory / source.name)
-    git(repo, "init", "-q", "-b", "old")
+    git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", f"{directory}: as in {BENCH[0]} {BENCH[1]}")
+    git(repo, "tag", "old")
     subject = entry["fix"]
     (repo / path).write_text(fixed_text, encoding="utf-8", errors="surrogateescape")
     git(repo, "commit", "-q", "-a", "-m", f"{subject}\n\nThe change to {function}() of the "
         f"upstream fix, as in {BENCH[0]} {BENCH[2]}.")
-    git(repo, "branch", "fixed")
+    git(repo, "tag", "fixed")
     (repo / path).write_text(old_text, encoding="utf-8", errors="surrogateescape")
     git(repo, "commit", "-q", "-a", "-m", f"Revert \"{subject}\"\n\nPuts back the code of "
         f"{function}() before the fix.")
-    git(repo, "branch", "buggy")
+    git(repo, "tag", "buggy")
     for name, rng in (("forward.patch", "old..fixed"), ("reverse.patch", "fixed..buggy")):
         base = rng.split("..")[0]
         (dest / name).write_text(git(repo, "format-patch", "--stdout", f"--base={base}", rng),

@@ -1,6 +1,7 @@
 """Run reviewbot on every case of the real-fix benchmark and print how it did.
 
     python bench/realbugs/run.py CACHE_DIR [--jobs N] [--only TEXT] [--output FILE]
+                                [--compare EARLIER.json]
 
 CACHE_DIR is the one bench/realbugs/build.py built. Each case is reviewed twice with
 `reviewbot check --format json --tree REPO PATCH`: the fix reversed (the real bug put back)
@@ -141,6 +142,24 @@ def print_report(cases: list[dict], totals: dict) -> None:
         print(f"reviewbot crashed on {t['crashes']} reviews, timed out on {t['timeouts']}")
 
 
+def print_comparison(cases: list[dict], previous: dict) -> None:
+    """What changed since an earlier run's JSON: cases found or lost, false positives gained
+    or lost, and the totals then and now."""
+    before = {c["id"]: c["score"] for c in previous["cases"]}
+    print(f"\ncompared with the run of {previous['started']}:")
+    for key, gained, lost in (("hit", "now found", "no longer found"),
+                              ("control_fp", "new control false positive", "control now clean"),
+                              ("forward_fp", "new forward high/medium", "forward now clean")):
+        for c in cases:
+            then = before.get(c["id"])
+            if then is not None and then[key] != c["score"][key]:
+                if key != "hit" or c["role"] == "case":
+                    print(f"  {gained if c['score'][key] else lost}: {c['id']}")
+    then, now = previous["summary"], summary(cases)
+    for key in ("recall", "control_false_positives", "forward_high_medium"):
+        print(f"  {key}: {share(*then[key])} -> {share(*now[key])}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache", metavar="CACHE_DIR")
@@ -150,8 +169,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds one review may take (default 900)")
     parser.add_argument("--output", metavar="FILE", type=Path,
                         help="the JSON results (default CACHE_DIR/results/TIME.json)")
+    parser.add_argument("--compare", metavar="FILE", type=Path,
+                        help="an earlier run's JSON results: also print what changed since")
     args = parser.parse_args(argv)
     cache = Path(args.cache)
+    previous = None
+    if args.compare:
+        try:
+            previous = json.loads(args.compare.read_text())
+        except (OSError, ValueError) as err:
+            previous = err
+        if not isinstance(previous, dict) or not {"started", "summary", "cases"} <= set(previous):
+            print(f"run.py: {args.compare}: not the JSON results of a run", file=sys.stderr)
+            return 2
     cases = load_cases(cache, args.only)
     if not cases:
         print(f"realbugs: no cases built in {cache}; build them with "
@@ -174,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         case["score"] = score(case)
     totals = summary(cases)
     print_report(cases, totals)
+    if previous is not None:
+        print_comparison(cases, previous)
     output = args.output or cache / "results" / f"{started}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     versions = cache / "versions.json"
