@@ -42,6 +42,7 @@ def load_cases(cache: Path, only: str | None) -> list[dict]:
     cases = []
     for info in sorted((cache / "cases").glob("*/case.json")):
         case = json.loads(info.read_text())
+        case.setdefault("rule", "")  # controls expect no rule
         case["dir"] = str(info.parent)
         if only is None or only in case["id"]:
             cases.append(case)
@@ -203,9 +204,6 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         case["score"] = score(case)
     totals = summary(cases)
-    print_report(cases, totals)
-    if previous is not None:
-        print_comparison(cases, previous)
     output = args.output or cache / "results" / f"{started}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     versions = cache / "versions.json"
@@ -213,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         "started": started, "versions": json.loads(versions.read_text())
         if versions.exists() else None, "summary": totals,
         "cases": [{k: v for k, v in c.items() if k != "dir"} for c in cases]}, indent=2) + "\n")
+    print_report(cases, totals)
+    if previous is not None:
+        print_comparison(cases, previous)
     print(f"results written to {output}")
     return 0
 
