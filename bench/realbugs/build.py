@@ -34,6 +34,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,28 +233,24 @@ def held_out_functions(cache: Path) -> set[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------------ hunks
 
-def zero_context_hunks(old_text: str, new_text: str, name: str) -> list[unidiff.Hunk]:
+def zero_context_hunks(old_text: str, new_text: str) -> list[unidiff.Hunk]:
     """The old-to-new diff of one file without context lines, so that each hunk is exactly
     one changed region and belongs to the functions it overlaps."""
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"realbugs-{os.getpid()}"
-    tmp.mkdir(exist_ok=True)
-    try:
-        (tmp / "a").write_text(old_text, encoding="utf-8", errors="surrogateescape")
-        (tmp / "b").write_text(new_text, encoding="utf-8", errors="surrogateescape")
+    with tempfile.TemporaryDirectory(prefix="realbugs-") as tmp:
+        Path(tmp, "a").write_text(old_text, encoding="utf-8", errors="surrogateescape")
+        Path(tmp, "b").write_text(new_text, encoding="utf-8", errors="surrogateescape")
         done = subprocess.run(["git", "diff", "--no-index", "--no-color", "-U0", "a", "b"],
                               cwd=tmp, capture_output=True)
-    finally:
-        shutil.rmtree(tmp)
     patch = unidiff.PatchSet(done.stdout.decode("utf-8", "surrogateescape"))
     return [hunk for pf in patch for hunk in pf] if patch else []
 
 
-def hunks_by_function(old_text: str, new_text: str, name: str) -> dict[str, list]:
+def hunks_by_function(old_text: str, new_text: str) -> dict[str, list]:
     """Each function's hunks: those whose removed lines overlap it in the old text or whose
     added lines overlap it in the new text. A hunk outside every function is left out."""
     old_fns, new_fns = functions(old_text), functions(new_text)
     found: dict[str, list] = {}
-    for hunk in zero_context_hunks(old_text, new_text, name):
+    for hunk in zero_context_hunks(old_text, new_text):
         owners = set()
         for fns, start, length in ((old_fns, hunk.source_start, hunk.source_length),
                                    (new_fns, hunk.target_start, hunk.target_length)):
@@ -362,7 +359,7 @@ def propose(cache: Path, out: Path, max_lines: int) -> None:
         if not (old_root / path).exists() or not (new_root / path).exists():
             continue
         old_text, new_text = read(old_root / path), read(new_root / path)
-        for function, hunks in sorted(hunks_by_function(old_text, new_text, path).items()):
+        for function, hunks in sorted(hunks_by_function(old_text, new_text).items()):
             added, removed = diff_lines(hunks)
             if not added and not removed or len(added) + len(removed) > max_lines:
                 continue
@@ -394,10 +391,10 @@ def case_id(entry: dict) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{entry['file']}-{entry['function']}")
 
 
-def git(repo: Path, *args: str, input: str | None = None) -> str:
+def git(repo: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | GIT_ENV
     done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
-                          input=input, errors="surrogateescape")
+                          errors="surrogateescape")
     if done.returncode != 0:
         raise BuildError(f"git {' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
@@ -406,7 +403,7 @@ def git(repo: Path, *args: str, input: str | None = None) -> str:
 def build_case(entry: dict, old_root: Path, new_root: Path, dest: Path) -> None:
     path, function = entry["file"], entry["function"]
     old_text, new_text = read(old_root / path), read(new_root / path)
-    hunks = hunks_by_function(old_text, new_text, path).get(function)
+    hunks = hunks_by_function(old_text, new_text).get(function)
     if not hunks:
         raise BuildError(f"{path}: {function}() did not change between the packages")
     fixed_text = apply_hunks(old_text, hunks)
@@ -415,8 +412,7 @@ def build_case(entry: dict, old_root: Path, new_root: Path, dest: Path) -> None:
     directory = os.path.dirname(path)
     (repo / directory).mkdir(parents=True)
     for source in sorted((old_root / directory).iterdir()):  # the directory, not below it
-        if source.is_file() and source.suffix in C_SUFFIXES + (".rs",) or source.name in (
-                "Makefile", "Kconfig"):
+        if source.is_file() and (source.suffix in C_SUFFIXES or source.name == "Makefile"):
             shutil.copyfile(source, repo / directory / source.name)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
