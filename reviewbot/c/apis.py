@@ -106,17 +106,72 @@ VALUE_FIRST = frozenset(n for n in COUNTER_APIS if n.endswith(("_add", "_sub", "
                         and not n.startswith("refcount_add"))
 
 # Reference pairs that don't follow get/put naming: acquire -> the release that undoes it.
+def _pairs(release: str, acquires: str) -> dict[str, str]:
+    return dict.fromkeys(acquires.split(), release)
+
+
 REFERENCE_PAIRS: dict[str, str] = {
-    "igrab": "iput", "ilookup": "iput", "ilookup5": "iput", "iget_locked": "iput", "iget5_locked": "iput",
-    "dget": "dput", "dget_parent": "dput", "d_find_alias": "dput", "get_file": "fput", "fget": "fput",
-    "fdget": "fdput", "kobject_get": "kobject_put", "of_node_get": "of_node_put", "get_device": "put_device",
-    "pm_runtime_get": "pm_runtime_put", "pm_runtime_get_sync": "pm_runtime_put",
-    "pm_runtime_resume_and_get": "pm_runtime_put", "mntget": "mntput", "path_get": "path_put",
-    "get_task_struct": "put_task_struct", "try_module_get": "module_put", "__module_get": "module_put",
-    "get_page": "put_page", "folio_get": "folio_put", "kobject_init_and_add": "kobject_put",
-    "device_add": "device_del", "request_irq": "free_irq", "ioremap": "iounmap", "kmalloc": "kfree",
-    "kzalloc": "kfree", "kmem_cache_alloc": "kmem_cache_free", "get_cred": "put_cred",
+    # inodes, dentries, files, mounts and paths
+    **_pairs("iput", "igrab ilookup ilookup5 ilookup5_nowait iget_locked iget5_locked"),
+    **_pairs("dput", "dget dget_parent d_find_alias d_find_any_alias lookup_one_len lookup_one "
+                     "lookup_positive_unlocked d_alloc d_alloc_name"),
+    **_pairs("fput", "get_file fget"), "fdget": "fdput", "mntget": "mntput",
+    **_pairs("path_put", "path_get kern_path user_path_at"),
+    # buffer heads
+    **_pairs("brelse", "sb_bread sb_bread_unmovable __bread sb_getblk __getblk"), "get_bh": "put_bh",
+    # device-tree nodes, firmware nodes, devices, clocks, regulators
+    **_pairs("of_node_put", "of_node_get of_find_node_by_name of_find_node_by_path of_find_node_by_type "
+                            "of_find_compatible_node of_find_matching_node of_find_node_by_phandle "
+                            "of_get_parent of_get_next_parent of_get_next_child of_get_next_available_child "
+                            "of_get_child_by_name of_get_compatible_child of_parse_phandle "
+                            "of_graph_get_next_endpoint of_graph_get_remote_port_parent of_graph_get_remote_node "
+                            "of_graph_get_port_by_id of_graph_get_remote_endpoint of_get_cpu_node"),
+    **_pairs("fwnode_handle_put", "fwnode_handle_get fwnode_get_parent fwnode_get_named_child_node "
+                                  "device_get_named_child_node fwnode_find_reference"),
+    **_pairs("put_device", "get_device bus_find_device bus_find_device_by_name class_find_device "
+                           "device_find_child of_find_device_by_node"),
+    **_pairs("pci_dev_put", "pci_get_device pci_get_slot pci_get_domain_bus_and_slot pci_get_class "
+                            "pci_dev_get"),
+    "usb_get_dev": "usb_put_dev", "i2c_get_adapter": "i2c_put_adapter", "kobject_get": "kobject_put",
+    "kobject_init_and_add": "kobject_put", "device_add": "device_del",
+    **_pairs("clk_put", "clk_get of_clk_get of_clk_get_by_name"),
+    "clk_prepare_enable": "clk_disable_unprepare", "regulator_get": "regulator_put",
+    # sockets, skbs, network devices and namespaces
+    "sock_hold": "sock_put", "sockfd_lookup": "sockfd_put", "dev_hold": "dev_put", "get_net": "put_net",
+    **_pairs("kfree_skb", "alloc_skb netdev_alloc_skb dev_alloc_skb skb_clone skb_copy skb_get"),
+    # runtime PM, modules, tasks, credentials, mms, pids
+    **_pairs("pm_runtime_put", "pm_runtime_get pm_runtime_get_sync pm_runtime_resume_and_get"),
+    "try_module_get": "module_put", "__module_get": "module_put", "get_task_struct": "put_task_struct",
+    "get_cred": "put_cred", "mmget": "mmput", "get_pid": "put_pid",
+    # folios and pages
+    **_pairs("folio_put", "folio_get filemap_get_folio __filemap_get_folio read_mapping_folio"),
+    **_pairs("put_page", "get_page find_get_page read_mapping_page"), "alloc_pages": "__free_pages",
+    "alloc_page": "__free_page", "kmap": "kunmap", "kmap_local_page": "kunmap_local",
+    # IRQs and DMA mappings
+    "request_irq": "free_irq", "request_threaded_irq": "free_irq", "ioremap": "iounmap",
+    "dma_map_single": "dma_unmap_single", "dma_map_page": "dma_unmap_page", "dma_map_sg": "dma_unmap_sg",
+    "dma_alloc_coherent": "dma_free_coherent",
+    # allocations
+    **_pairs("kfree", "kmalloc kzalloc kcalloc kmalloc_array kmemdup kstrdup kstrndup"),
+    **_pairs("kvfree", "kvmalloc kvzalloc kvcalloc"), **_pairs("vfree", "vmalloc vzalloc"),
+    **_pairs("kmem_cache_free", "kmem_cache_alloc kmem_cache_zalloc"),
 }
+
+# Release-like names beyond the table, by naming family: a word anywhere in the name
+# (`erofs_put_metabuf`, `ghes_estatus_pool_region_free`) or as its last word (`xa_end`).
+_RELEASE_WORDS = frozenset({"put", "free", "release", "unregister", "destroy", "unmap", "unpin",
+                            "unlock", "brelse", "relse", "kfree", "vfree", "kvfree", "iput", "dput",
+                            "fput", "mntput", "fdput", "mmput", "unreserve", "unprepare"})
+_RELEASE_LAST_WORDS = frozenset({"end", "exit", "stop", "disable", "deinit", "cleanup", "uninit",
+                                 "unuse", "unref", "decref"})
+
+
+def release_like(name: str) -> bool:
+    """A call that gives something back by its name: `*_put`, `*_free`, `brelse`,
+    `*_unlock`, `*_end`, `*_exit`, `*_stop`, ..."""
+    words = [w for w in name.lower().split("_") if w]
+    return bool(words) and (not _RELEASE_WORDS.isdisjoint(words) or words[-1] in _RELEASE_LAST_WORDS)
+
 
 # Allocators: a variable assigned from one of these is a fresh, unshared object.
 ALLOCATORS = frozenset({"kmalloc", "kzalloc", "kcalloc", "kvmalloc", "kvzalloc", "kmem_cache_alloc",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from reviewbot.c import paths
+from reviewbot.c.apis import release_like
 from reviewbot.c.model import (REFERENCE_KEY, ADD, ASSIGN, CLEAR_BIT, DEC, GET, INC, PUT, RET_POINTER, SET_BIT, SUB,
                                TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, UNKNOWN_LOCKS, Access)
 from reviewbot.c.paths import OK_SENSES, CallEffect, Outcome
@@ -22,10 +23,14 @@ MAX_ROUNDS = 4
 # How a reference-taking API tells success: by default a non-NULL, non-ERR_PTR pointer (tested
 # or not: an untested result counts as taken); these answer 0 or true instead, or never fail.
 ACQUIRE_SENSES = {"try_module_get": "nonzero", "pm_runtime_resume_and_get": "zero", "request_irq": "zero",
-                  "device_add": "zero"}
+                  "device_add": "zero", "request_threaded_irq": "zero", "clk_prepare_enable": "zero",
+                  "kern_path": "zero", "user_path_at": "zero", "dma_map_sg": "nonzero"}
 NEVER_FAIL = frozenset({"dget", "dget_parent", "get_file", "kobject_get", "of_node_get", "get_device", "mntget",
                         "path_get", "get_task_struct", "__module_get", "get_page", "folio_get", "get_cred",
-                        "pm_runtime_get", "pm_runtime_get_sync", "kobject_init_and_add", "kref_get"})
+                        "pm_runtime_get", "pm_runtime_get_sync", "kobject_init_and_add", "kref_get",
+                        "sock_hold", "dev_hold", "get_net", "get_bh", "skb_get", "mmget", "get_pid",
+                        "folio_get", "pci_dev_get", "fwnode_handle_get", "kmap", "kmap_local_page",
+                        "dma_map_single", "dma_map_page"})
 
 
 @dataclass
@@ -80,7 +85,7 @@ def reference_effects(names: set[str], tables) -> dict[str, CallEffect]:
             key, amount = f"{REFERENCE_KEY}{name}", -1
         elif name.endswith("_get"):
             key, amount = f"{REFERENCE_KEY}{name[:-4]}_put", 1
-        elif name.endswith("_put"):
+        elif name.endswith("_put") or apis.release_like(name):
             key, amount = f"{REFERENCE_KEY}{name}", -1
         else:
             continue
@@ -222,6 +227,7 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
     settled = [fn for fn in everything if isinstance(fn, Settled)]
     called = {call.name for fn in everything for call in fn.facts.calls}
     base_effects = reference_effects(called - set(by_name), tables)
+    named_releases = reference_effects({name for name in called & set(by_name) if release_like(name)}, tables)
     summaries: dict[int, Summary] = {id(fn): fn.first for fn in settled}
     entries = {id(fn): _entry(fn) for fn in walked}
 
@@ -230,7 +236,12 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
         for name in {c.name for c in fn.facts.calls}:
             callee = _resolve(by_name, name, fn)
             if callee is not None and id(callee) in summaries and callee is not fn:
-                found[name] = summaries[id(callee)].call_effect
+                effect = summaries[id(callee)].call_effect
+                # a release helper of the tree whose own effects are not followed still
+                # marks the paths that call it (what the differential review compares)
+                if effect is not None and effect.uniform and effect.ok == paths.NO_EFFECT:
+                    effect = named_releases.get(name, effect)
+                found[name] = effect
         return found
 
     order = [fn for fn in _bottom_up(walked, by_name) if id(fn) in entries]
