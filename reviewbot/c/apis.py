@@ -166,6 +166,19 @@ _RELEASE_LAST_WORDS = frozenset({"end", "exit", "stop", "disable", "deinit", "cl
                                  "unuse", "unref", "decref"})
 
 
+_ACQUIRE_WORDS = frozenset({"get", "alloc", "zalloc", "hold", "grab", "lookup", "find", "create", "new",
+                            "dup", "map", "request", "start", "begin", "lock", "pin", "enable", "open",
+                            "bread", "getblk", "iget", "ref", "acquire", "register", "prepare", "init",
+                            "kmalloc", "kzalloc", "vmalloc", "kvmalloc", "kmemdup", "kstrdup", "reserve"})
+
+
+def acquire_like(name: str) -> bool:
+    """A call that takes something by its name: a pair of the table, `*_get`, `*_alloc`,
+    `*_lock`, `*_begin`, `*_start`, ..."""
+    words = name.lower().split("_")
+    return name in REFERENCE_PAIRS or not _ACQUIRE_WORDS.isdisjoint(words)
+
+
 def release_like(name: str) -> bool:
     """A call that gives something back by its name: `*_put`, `*_free`, `brelse`,
     `*_unlock`, `*_end`, `*_exit`, `*_stop`, ..."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reviewbot.c.model import ACQUIRE, FAILURES, RELEASE, Exit
+from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
@@ -56,6 +57,12 @@ above, an `__acquires()` annotation when returning locked is the contract, or a
 
 
 def check(ctx: CheckContext) -> Iterator:
+    found = list(_imbalances(ctx))
+    yield from found
+    yield from differential.findings(RULE, ctx, found, differential.lost_unlocks)
+
+
+def _imbalances(ctx: CheckContext) -> Iterator:
     for fn in ctx.functions():
         annotated = {lock for kind in ("acquires", "releases", "must_hold")
                      for lock in fn.annotations.get(kind, ())}

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, REFERENCE_KEY, Exit, FunctionFacts
+from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, describe_path, describe_return, make_finding
 
 RULE = Rule(
@@ -60,13 +61,16 @@ _DOWN_OPS = frozenset({DEC, PUT})
 
 
 def check(ctx: CheckContext) -> Iterator:
+    found = []
     for fn in ctx.functions():
         if not ctx.fully_known(fn):
             continue
         for finding in (*_counter_leaks(ctx, fn), *_reference_leaks(ctx, fn)):
             if ctx.hunk_only:
                 finding.evidence.append(f"hunk-only: the hunks show all of {fn.name}()")
-            yield finding
+            found.append(finding)
+    yield from found
+    yield from differential.findings(RULE, ctx, found, differential.lost_releases)
 
 
 def _counter_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:

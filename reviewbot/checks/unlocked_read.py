@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from reviewbot.c.apis import ACCESS_MARKS
-from reviewbot.c.model import READ, WRITE_OPS
+from reviewbot.c.model import READ, READ_OPS, WRITE_OPS
+from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, missing_guard, unlocked_finding
 from reviewbot.checks.gating import gated_changes, is_assertion
 
@@ -46,6 +48,24 @@ a `READ_ONCE()` when the race is intended, or a `[[suppress]]` entry with
 
 
 def check(ctx: CheckContext) -> Iterator:
+    found = list(_unlocked(ctx))
+    yield from found
+    yield from differential.findings(RULE, ctx, found, partial(_reads_unlocked_now, ctx),
+                                     skip=ctx.knowledge.is_exclusive)
+
+
+def _reads_unlocked_now(ctx: CheckContext, fn, before) -> Iterator:
+    """Reads the series moved out of their lock, but not those in an assertion or deciding a
+    locked change (check-then-act reports those)."""
+    conditions = {c.id: c for c in fn.conditions}
+    for regression in differential.unlocked_now(fn, before, READ_OPS):
+        cond = conditions.get(regression.access.in_condition)
+        if cond is None or not (is_assertion(cond) or
+                                gated_changes(ctx, fn, regression.access.key, regression.lock, cond)):
+            yield regression
+
+
+def _unlocked(ctx: CheckContext) -> Iterator:
     # a field nobody writes while it is shared (set up once, then only read) needs no lock;
     # a guard named by a profile or the config says that writers exist, maybe out of view
     shared_writes = {access.key for fn in ctx.all_functions() if not ctx.knowledge.is_exclusive(fn)

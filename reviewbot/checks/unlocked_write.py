@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from reviewbot.c.apis import COUNTER_APIS
 from reviewbot.c.model import WRITE_OPS
+from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, missing_guard, unlocked_finding
 
 RULE = Rule(
@@ -48,6 +50,13 @@ or a `[[suppress]]` entry with `rule = "unlocked-write"` in `.reviewbot.toml`.
 
 
 def check(ctx: CheckContext) -> Iterator:
+    found = list(_unlocked(ctx))
+    yield from found
+    yield from differential.findings(RULE, ctx, found, partial(differential.unlocked_now, ops=WRITE_OPS),
+                                     skip=ctx.knowledge.is_exclusive)
+
+
+def _unlocked(ctx: CheckContext) -> Iterator:
     for fn in ctx.functions():
         if ctx.knowledge.is_exclusive(fn):
             continue

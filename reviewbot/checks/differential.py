@@ -1,0 +1,190 @@
+"""Differential review: the base version of a function is its specification. For each judged
+function that exists at the base, its paths before and after the series are compared, and
+what the series makes worse comes out without any knowledge of the API involved: a path that
+no longer calls a release it called at the base, a new return that skips a release every
+base path made after the same acquire, a path that now returns holding a lock it dropped at
+the base, an access that ran under a lock at the base and runs without it now.
+
+Paths are matched by what they do, not by their lines: the kind of value returned and the
+conditions passed (by their text). Moved code is not a change. Shared by refcount-leak (lost
+releases), lock-imbalance (lost unlocks) and unlocked-read/-write (lost locks around an
+access), which report these as their own problem, once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from reviewbot.c.apis import ACCESS_MARKS, acquire_like, release_like
+from reviewbot.c.model import FAILURES, UNKNOWN_LOCKS, Access, Exit, FunctionFacts
+from reviewbot.checks.base import CheckContext, Rule, describe_return, make_finding
+from reviewbot.findings import Finding
+
+# rcu_read_lock() keeps objects alive; it does not guard fields
+_NOT_FIELD_LOCKS = frozenset({"rcu", UNKNOWN_LOCKS})
+
+
+@dataclass(frozen=True)
+class Regression:
+    function: FunctionFacts  # after the series
+    line: int
+    message: str
+    evidence: list[str]
+    subject: str  # the release or the lock
+    access: Access | None = None  # for a lock lost around an access: the access
+    lock: str | None = None  # and the lock
+
+
+def findings(rule: Rule, ctx: CheckContext, found: list[Finding], regressions,
+             skip=lambda fn: False) -> Iterator[Finding]:
+    """The regressions (`regressions(now, before)`) of the compared functions as findings of
+    `rule`, except where the rule's own findings `found` already name that line."""
+    named = {(f.file, f.function, f.line) for f in found}
+    for fn, before in compared(ctx):
+        if skip(fn):
+            continue
+        for regression in regressions(fn, before):
+            if (fn.file, fn.name, regression.line) not in named:
+                named.add((fn.file, fn.name, regression.line))
+                yield make_finding(rule, fn, regression.line, regression.message,
+                                   regression.evidence, regression.subject)
+
+
+def compared(ctx: CheckContext) -> Iterator[tuple[FunctionFacts, FunctionFacts]]:
+    """(function now, the same function at the base) for each judged function seen whole at
+    both versions; nothing at the base itself or in hunk-only mode."""
+    if ctx.base is None or ctx.hunk_only:
+        return
+    for fn in ctx.functions():
+        before = ctx.base.program.functions.get(f"{fn.file}:{fn.name}") or \
+            ctx.base.program.functions.get(fn.name)
+        if before is not None and before.file == fn.file and fn.complete and before.complete:
+            yield fn, before
+
+
+def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
+    """Paths that no longer call a release the same path called at the base, and new paths
+    that skip the release every base path made after the same acquire: one per release."""
+    reported = set()
+    for exit, same in _same_paths(fn, before).items():
+        kept = _releases(exit)
+        if same:
+            for release in sorted(set.intersection(*map(_releases, same)) - kept - reported):
+                reported.add(release)
+                old = same[0]
+                line = next(line for name, line, _ in old.calls if name == release)
+                message = (f"before this patch the path of {fn.name}() that {describe_return(old)} "
+                           f"at line {old.line} called {release}() (line {line}); after it, that "
+                           f"path {describe_return(exit)} at line {exit.line} without it")
+                evidence = [f"{before.file}:{line}: before the patch, {release}() on this path",
+                            f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
+                            f"{_past(fn, exit)}"]
+                yield Regression(fn, exit.line, message, evidence, release)
+            continue
+        for acquire, taken, release in _followed_releases(exit, before):
+            if release in kept or release in reported:
+                continue
+            reported.add(release)
+            message = (f"before this patch every path out of {fn.name}() that called {acquire}() "
+                       f"ran {release}(); the new return at line {exit.line} skips it")
+            evidence = [f"{fn.file}:{taken}: {acquire}()",
+                        f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
+                        f"{_past(fn, exit)}"]
+            yield Regression(fn, exit.line, message, evidence, release)
+
+
+def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
+    """Paths that return holding a lock the same path had dropped at the base."""
+    reported = set()
+    for exit, same in _same_paths(fn, before).items():
+        if not same or UNKNOWN_LOCKS in exit.locks:
+            continue
+        for lock in sorted(exit.locks - set().union(*(e.locks for e in same)) - reported):
+            reported.add(lock)
+            old = same[0]
+            message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
+                       f"line {old.line} released `{lock}`; after it, that path "
+                       f"{describe_return(exit)} at line {exit.line} still holding it")
+            evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} "
+                        f"without `{lock}`",
+                        f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
+                        f"{_past(fn, exit)}"]
+            yield Regression(fn, exit.line, message, evidence, lock)
+
+
+def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regression]:
+    """Accesses (with an op in `ops`) of the same field, operation and text that ran under a
+    lock at every base site, and run without it at a site now."""
+    held: dict[tuple, frozenset] = {}
+    for access in before.accesses:
+        ident = (access.key, access.op, access.text)
+        held[ident] = held.get(ident, access.locks) & access.locks
+    reported = set()
+    for access in fn.accesses:
+        ident = (access.key, access.op, access.text)
+        if access.op not in ops or ident not in held or UNKNOWN_LOCKS in access.locks \
+                or ident in reported or access.fresh or access.marks & ACCESS_MARKS:
+            continue
+        lost = held[ident] - access.locks - _NOT_FIELD_LOCKS
+        if not lost:
+            continue
+        reported.add(ident)
+        lock = sorted(lost)[0]
+        message = (f"`{access.text or access.key}` ran under `{lock}` before this patch; "
+                   f"after it, line {access.line} runs it without the lock")
+        evidence = [f"{fn.file}:{access.line}: {access.op} of `{access.key}` without `{lock}`; "
+                    f"every site of it held `{lock}` before the patch"]
+        yield Regression(fn, access.line, message, evidence, access.key, access, lock)
+
+
+def _kind(exit: Exit) -> str:
+    return "failure" if exit.value in FAILURES else exit.value
+
+
+def _conditions(fn: FunctionFacts, exit: Exit) -> frozenset[str]:
+    """The conditions a path passes, by their text (lines move; what is tested does not)."""
+    texts: dict[int, list[str]] = {}
+    for cond in fn.conditions:
+        texts.setdefault(cond.line, []).append(" ".join(cond.text.split()))
+    return frozenset(text for line in exit.path for text in texts.get(line, ()))
+
+
+def _signature(fn: FunctionFacts, exit: Exit) -> tuple:
+    return _kind(exit), _conditions(fn, exit)
+
+
+def _releases(exit: Exit) -> set[str]:
+    return {name for name, _, _ in exit.calls if release_like(name)}
+
+
+def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> dict[Exit, list[Exit]]:
+    """Each exit now -> the base exits of the same path (the same kind of return past the
+    same conditions); none for a path the series adds."""
+    by_signature: dict[tuple, list[Exit]] = {}
+    for exit in before.exits:
+        by_signature.setdefault(_signature(before, exit), []).append(exit)
+    return {exit: by_signature.get(_signature(fn, exit), []) for exit in fn.exits}
+
+
+def _followed_releases(exit: Exit, before: FunctionFacts) -> Iterator[tuple[str, int, str]]:
+    """(acquire, its line on this path, release) for each acquire on a new path that every
+    base path making it (and not seeing it fail) followed with the same release."""
+    for name, line, outcome in exit.calls:
+        if outcome == "fail" or release_like(name) or not acquire_like(name):
+            continue
+        passed = [e for e in before.exits if any(n == name and o != "fail" for n, _, o in e.calls)]
+        if not passed:
+            continue
+        followed = []
+        for e in passed:
+            first = min(l for n, l, o in e.calls if n == name and o != "fail")
+            followed.append({n for n, l, _ in e.calls if release_like(n) and l > first})
+        for release in sorted(set.intersection(*followed)):
+            yield name, line, release
+
+
+def _past(fn: FunctionFacts, exit: Exit) -> str:
+    conditions = sorted(_conditions(fn, exit))
+    if not conditions:
+        return ""
+    return " (past the tests of " + ", ".join(f"`{text}`" for text in conditions) + ")"
