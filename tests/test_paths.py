@@ -421,12 +421,13 @@ int backing_open(struct fuse_inode *fi, struct file *file)
 	return 0;
 }
 """)
-    # `err` is known on each path, so each return takes one side of the `?:`
+    # `err` is known on each path, so each return takes one side of the `?:` (and a `dup_*`
+    # call known only by its name is an acquire: its success is marked on the path)
     assert exits(program.functions["backing_lookup"]) == {
-        (19, "errno", (), ()), (19, "pointer", (), (("fuse_backing.count", 1),))}
+        (19, "errno", (), ()), (19, "pointer", (), (("fuse_backing.count", 1), ("ref:dup_file", 1)))}
     assert {(e.line, e.value, e.deltas, e.calls) for e in program.functions["backing_open"].exits} == {
         (27, "errno", (), (("backing_lookup", 24, "fail"),)),
-        (29, "zero", (("fuse_backing.count", 1),), (("backing_lookup", 24, "ok"),))}
+        (29, "zero", (("fuse_backing.count", 1), ("ref:dup_file", 1)), (("backing_lookup", 24, "ok"),))}
 
 
 def test_a_variable_a_branch_shows_null_is_returned_as_null():

@@ -166,17 +166,29 @@ _RELEASE_LAST_WORDS = frozenset({"end", "exit", "stop", "disable", "deinit", "cl
                                  "unuse", "unref", "decref"})
 
 
-_ACQUIRE_WORDS = frozenset({"get", "alloc", "zalloc", "hold", "grab", "lookup", "find", "create", "new",
-                            "dup", "map", "request", "start", "begin", "lock", "pin", "enable", "open",
-                            "bread", "getblk", "iget", "ref", "acquire", "register", "prepare", "init",
-                            "kmalloc", "kzalloc", "vmalloc", "kvmalloc", "kmemdup", "kstrdup", "reserve"})
+# (not `get`, `find`, `lookup`, `lock`, `open` or `init`: accessors, searches and wrappers
+# named so take nothing more often than not)
+_ACQUIRE_WORDS = frozenset({"alloc", "zalloc", "hold", "grab", "create", "dup", "map", "request",
+                            "start", "begin", "pin", "enable", "bread", "getblk", "iget", "acquire",
+                            "register", "prepare", "reserve", "kmalloc", "kzalloc", "vmalloc",
+                            "kvmalloc", "kmemdup", "kstrdup"})
 
 
 def acquire_like(name: str) -> bool:
-    """A call that takes something by its name: a pair of the table, `*_get`, `*_alloc`,
-    `*_lock`, `*_begin`, `*_start`, ..."""
+    """A call that takes something by its name: a pair of the table, `*_alloc`, `*_hold`,
+    `*_begin`, `*_start`, `*_map`, ..."""
     words = name.lower().split("_")
     return name in REFERENCE_PAIRS or not _ACQUIRE_WORDS.isdisjoint(words)
+
+
+# acquires that answer an object (NULL or an ERR_PTR on failure); the others answer 0 or -errno
+_OBJECT_WORDS = frozenset({"get", "alloc", "zalloc", "grab", "create", "dup", "bread", "getblk", "iget",
+                           "kmalloc", "kzalloc", "vmalloc", "kvmalloc", "kmemdup", "kstrdup", "map"})
+
+
+def acquire_sense(name: str) -> str:
+    """How an acquire known only by its name tells success: "pointer" or "zero"."""
+    return "pointer" if not _OBJECT_WORDS.isdisjoint(name.lower().split("_")) else "zero"
 
 
 def release_like(name: str) -> bool:

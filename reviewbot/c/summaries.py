@@ -87,13 +87,17 @@ def reference_effects(names: set[str], tables) -> dict[str, CallEffect]:
             key, amount = f"{REFERENCE_KEY}{name[:-4]}_put", 1
         elif name.endswith("_put") or apis.release_like(name):
             key, amount = f"{REFERENCE_KEY}{name}", -1
+        elif apis.acquire_like(name):  # taken by its name: the paths tell whether it succeeded
+            key, amount = f"{REFERENCE_KEY}{name}", 1
         else:
             continue
         ok = Outcome(deltas=((key, amount),))
         if amount < 0 or name in NEVER_FAIL:
             effects[name] = CallEffect("zero", ok, ok)
         else:
-            effects[name] = CallEffect(ACQUIRE_SENSES.get(name, "pointer"), ok, Outcome())
+            known = name in tables.reference_pairs or name.endswith("_get")
+            sense = ACQUIRE_SENSES.get(name) or ("pointer" if known else apis.acquire_sense(name))
+            effects[name] = CallEffect(sense, ok, Outcome())
     return effects
 
 

@@ -1,0 +1,157 @@
+"""Differential review: a function compared with itself before the series, path by path, on
+C snippets parsed for real. Each planted regression is reported once, by the rule of its
+problem; balanced changes and moved code give nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_checks import series_step
+
+RULES = ("refcount-leak", "lock-imbalance", "unlocked-read", "unlocked-write")
+
+# a release no table knows, found by its name; an acquire found by its name too
+MAP_BUF = """
+int foo_fill(struct foo_inode *fi, int n)
+{
+	struct foo_buf *buf;
+	int err;
+
+	buf = foo_map_buf(fi, n);
+	if (!buf)
+		return -ENOMEM;
+	err = foo_copy(buf, n);
+	if (err)
+		goto out;
+	err = foo_commit(fi, buf);
+out:
+	foo_unmap_buf(fi, buf);
+	return err;
+}
+"""
+
+LOCKED = """
+int foo_set_mode(struct foo_inode *fi, int mode)
+{
+	int err = 0;
+
+	mutex_lock(&fi->mutex);
+	if (fi->users) {
+		err = -EBUSY;
+		goto out_unlock;
+	}
+	fi->mode = mode;
+out_unlock:
+	mutex_unlock(&fi->mutex);
+	return err;
+}
+"""
+
+CLOCK = """
+struct clk_hw *foo_clk_hw(struct device_node *np, const char *name)
+{
+	struct clk *clk;
+	struct clk_hw *hw;
+
+	clk = of_clk_get_by_name(np, name);
+	if (IS_ERR(clk))
+		return ERR_PTR(-ENOENT);
+	hw = __clk_get_hw(clk);
+	clk_put(clk);
+	return hw;
+}
+"""
+
+
+def new_findings(before: str, after: str) -> list:
+    return [f for rule in RULES for f in series_step(before, after, rule)]
+
+
+def test_a_release_deleted_from_a_path():
+    after = CLOCK.replace("\thw = __clk_get_hw(clk);\n\tclk_put(clk);\n\treturn hw;",
+                          "\treturn __clk_get_hw(clk);")
+    [finding] = new_findings(CLOCK, after)
+    assert (finding.rule, finding.function, finding.subject) == ("refcount-leak", "foo_clk_hw", "clk_put")
+    assert finding.message.startswith("before this patch the path of foo_clk_hw() that returns a pointer")
+    assert "without it" in finding.message
+
+
+def test_a_new_early_return_skips_a_release_known_only_by_its_name():
+    after = MAP_BUF.replace("\terr = foo_commit(fi, buf);",
+                            "\tif (n > 8)\n\t\treturn -EINVAL;\n\terr = foo_commit(fi, buf);")
+    [finding] = new_findings(MAP_BUF, after)
+    assert (finding.rule, finding.subject) == ("refcount-leak", "foo_unmap_buf")
+    assert "every path out of foo_fill() that called foo_map_buf() ran foo_unmap_buf()" in finding.message
+    assert finding.line == after.splitlines().index("\t\treturn -EINVAL;") + 1 + \
+        series_line_offset()
+
+
+def test_a_goto_to_the_unlock_turned_into_a_return_is_reported_once():
+    after = LOCKED.replace("\t\terr = -EBUSY;\n\t\tgoto out_unlock;", "\t\treturn -EBUSY;")
+    findings = new_findings(LOCKED, after)
+    assert [(f.rule, f.subject) for f in findings] == [("lock-imbalance", "foo_inode.mutex")]
+
+
+def test_an_unlock_deleted_from_one_branch():
+    before = """
+int foo_drop(struct foo_inode *fi)
+{
+	mutex_lock(&fi->mutex);
+	if (fi->users) {
+		mutex_unlock(&fi->mutex);
+		return -EBUSY;
+	}
+	fi->mode = 0;
+	mutex_unlock(&fi->mutex);
+	return 0;
+}
+"""
+    after = before.replace("\t\tmutex_unlock(&fi->mutex);\n\t\treturn -EBUSY;", "\t\treturn -EBUSY;")
+    findings = new_findings(before, after)
+    assert [(f.rule, f.subject) for f in findings] == [("lock-imbalance", "foo_inode.mutex")]
+
+
+def test_a_write_moved_out_of_its_lock():
+    after = LOCKED.replace("\tfi->mode = mode;\nout_unlock:\n\tmutex_unlock(&fi->mutex);\n",
+                           "out_unlock:\n\tmutex_unlock(&fi->mutex);\n\tif (!err)\n\t\tfi->mode = mode;\n")
+    [finding] = new_findings(LOCKED, after)
+    assert (finding.rule, finding.subject) == ("unlocked-write", "foo_inode.mode")
+    assert "ran under `foo_inode.mutex` before this patch" in finding.message
+
+
+@pytest.mark.parametrize("change", [
+    # moved code: lines shift, nothing else changes
+    lambda code: code.replace("{\n", "{\n\t/* a comment\n\t * over two lines */\n", 1),
+    # a new check that leaves through the release label
+    lambda code: code.replace("\terr = foo_commit(fi, buf);",
+                              "\tif (n > 8) {\n\t\terr = -EINVAL;\n\t\tgoto out;\n\t}\n\terr = foo_commit(fi, buf);"),
+    # a release moved earlier on the same paths
+    lambda code: code.replace("\terr = foo_commit(fi, buf);\nout:\n\tfoo_unmap_buf(fi, buf);",
+                              "\terr = foo_commit(fi, buf);\n\tfoo_unmap_buf(fi, buf);\n\treturn err;\nout:\n"
+                              "\tfoo_unmap_buf(fi, buf);"),
+])
+def test_balanced_changes_give_nothing(change):
+    after = change(MAP_BUF)
+    assert after != MAP_BUF
+    assert new_findings(MAP_BUF, after) == []
+
+
+def test_a_read_section_is_not_a_field_lock():
+    before = """
+int foo_peek(struct foo_inode *fi)
+{
+	int mode;
+
+	rcu_read_lock();
+	mode = fi->mode;
+	rcu_read_unlock();
+	return mode;
+}
+"""
+    after = before.replace("\trcu_read_lock();\n", "").replace("\trcu_read_unlock();\n", "")
+    assert new_findings(before, after) == []
+
+
+def series_line_offset() -> int:
+    from tests.test_checks import HEADER
+    return len(HEADER.splitlines())
