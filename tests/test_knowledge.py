@@ -374,3 +374,12 @@ def test_api_pairs_config_pairs_and_lock_apis_left_to_the_lock_rules():
         Pair("foo_hold_ref", "foo_drop_ref", None, "reference API pair listed in [references] (config)"),
         Pair("igrab", "iput", None, "kernel reference API pair"),
     ]
+
+
+def test_an_rcu_read_section_guards_no_field():
+    readers = [fn(f"dev_peek{i}", "d.c", 10 * i, 10 * i + 5, [acc("dev.count", READ, 10 * i + 2, "rcu")])
+               for i in range(3)]
+    assert build_knowledge(scanned(*readers), NO_PROFILES).guard("dev.count") is None
+    locked = [fn(f"dev_set{i}", "d.c", 10 * i, 10 * i + 5, [acc("dev.count", WRITE, 10 * i + 2, "rcu", "dev.lock")])
+              for i in range(3)]
+    assert build_knowledge(scanned(*locked), NO_PROFILES).guard("dev.count").lock == "dev.lock"

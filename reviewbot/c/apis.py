@@ -71,6 +71,9 @@ LOCK_APIS: dict[str, LockApi] = {
     "release_sock": LockApi("release", lock_suffix="sk_lock"),
 }
 
+# Read sections that keep objects alive: they guard no field, whatever the sites show.
+NOT_FIELD_LOCKS = frozenset({"rcu"})
+
 # guard(spinlock)(&x) / scoped_guard(mutex, &x): the class names that mean a shared hold
 SHARED_GUARD_CLASSES = frozenset({"rwsem_read", "read_lock", "rcu", "srcu"})
 

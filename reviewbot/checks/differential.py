@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reviewbot.c.apis import ACCESS_MARKS, acquire_like, release_like
+from reviewbot.c.apis import ACCESS_MARKS, NOT_FIELD_LOCKS, acquire_like, release_like
 from reviewbot.c.model import FAILURES, UNKNOWN_LOCKS, Access, Exit, FunctionFacts
 from reviewbot.checks.base import CheckContext, Rule, describe_return, make_finding
 from reviewbot.findings import Finding
 
-# rcu_read_lock() keeps objects alive; it does not guard fields
-_NOT_FIELD_LOCKS = frozenset({"rcu", UNKNOWN_LOCKS})
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regr
         if access.op not in ops or ident not in held or UNKNOWN_LOCKS in access.locks \
                 or ident in reported or access.fresh or access.marks & ACCESS_MARKS:
             continue
-        lost = held[ident] - access.locks - _NOT_FIELD_LOCKS
+        lost = held[ident] - access.locks - NOT_FIELD_LOCKS - {UNKNOWN_LOCKS}
         if not lost:
             continue
         reported.add(ident)

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reviewbot.c.apis import COUNTER_APIS
+from reviewbot.c.apis import COUNTER_APIS, NOT_FIELD_LOCKS
 from reviewbot.c.model import (ADDR, ASSERT, CLEAR_BIT, GET, PUT, SET_BIT, TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT,
                                TEST_BIT, UNKNOWN_LOCKS, FileFacts, FunctionFacts)
 from reviewbot.knowledge.config import Config, source_label
@@ -170,6 +170,8 @@ def _best_guard(key: str, by_site: dict, assertions: dict, config: Config) -> Gu
             held_and_plain[lock] += seen.counts_unlocked
     best = None
     for lock in sorted(held):  # by name, so that on a tie the first name stays
+        if lock in NOT_FIELD_LOCKS:
+            continue
         asserted = assertions.get((key, lock), [])
         total = held[lock] + plain - held_and_plain[lock]
         guard = Guard(key, lock, held[lock], total, [], ASSERTED if asserted else INFERRED, asserted)
