@@ -580,3 +580,23 @@ def test_a_new_rule_is_just_a_new_module(tmp_path, monkeypatch):
         sys.modules.pop("reviewbot.checks.planted_rule", None)
     assert found == set(RULES) | {"planted-rule"}
     assert importlib.import_module("reviewbot.checks").RULES == RULES  # the real registry unchanged
+
+
+def test_evidence_lists_each_distinct_path_once():
+    [finding] = run("""
+int foo_mode_try(struct foo_inode *fi, int a, int b)
+{
+	spin_lock(&fi->lock);
+	if (a)
+		fi->users++;
+	if (b)
+		fi->users += 2;
+	if (fi->mode)
+		return -EBUSY;
+	spin_unlock(&fi->lock);
+	return 0;
+}
+""", "lock-imbalance")
+    returns = [line for line in finding.evidence if ": returns" in line]
+    # four ways, each moving `users` differently, reach each return: one line for each return
+    assert len(returns) == 2, finding.evidence

@@ -157,6 +157,12 @@ def describe_return(exit: Exit) -> str:
     return RETURN_WORDS.get(exit.value, f"returns {exit.value}")
 
 
+def distinct_paths(exits: list[Exit]) -> list[Exit]:
+    """One exit per return line and kind of value: evidence lists each distinct path once,
+    not every way of reaching the same return."""
+    return list({(e.line, e.value): e for e in reversed(exits)}.values())[::-1]
+
+
 def describe_path(exit: Exit) -> str:
     if not exit.path:
         return ""

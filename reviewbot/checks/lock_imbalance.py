@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from reviewbot.c.model import ACQUIRE, FAILURES, RELEASE, Exit
 from reviewbot.checks import differential
-from reviewbot.checks.base import CheckContext, Rule, describe_path, describe_return, make_finding
+from reviewbot.checks.base import CheckContext, Rule, describe_path, distinct_paths, describe_return, make_finding
 
 RULE = Rule(
     name="lock-imbalance",
@@ -84,9 +84,9 @@ def _imbalances(ctx: CheckContext) -> Iterator:
             op = taken[lock]
             evidence = [f"{fn.file}:{op.line}: `{lock}` taken ({op.api})"]
             evidence += [f"{fn.file}:{e.line}: {describe_return(e)} holding `{lock}`{describe_path(e)}"
-                         for e in holding]
+                         for e in distinct_paths(holding)]
             evidence += [f"{fn.file}:{e.line}: {describe_return(e)} without `{lock}`{describe_path(e)}"
-                         for e in free]
+                         for e in distinct_paths(free)]
             if ctx.hunk_only:
                 evidence.append(f"hunk-only: the hunks show {fn.name}() from line {first} to its end")
             yield make_finding(RULE, fn, leak.line, message, evidence, lock)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, REFERENCE_KEY, Exit, FunctionFacts
 from reviewbot.checks import differential
-from reviewbot.checks.base import CheckContext, Rule, describe_path, describe_return, make_finding
+from reviewbot.checks.base import CheckContext, Rule, describe_path, distinct_paths, describe_return, make_finding
 
 RULE = Rule(
     name="refcount-leak",
@@ -91,7 +91,7 @@ def _counter_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
         evidence.append(f"{fn.file}:{leak.line}: {describe_return(leak)} with `{key}` "
                         f"{amount:+d}{describe_path(leak)}")
         evidence += [f"{fn.file}:{e.line}: {describe_return(e)} with `{key}` unchanged{describe_path(e)}"
-                     for e in released]
+                     for e in distinct_paths(released)]
         yield make_finding(RULE, fn, leak.line, message, evidence, key)
 
 
@@ -162,7 +162,7 @@ def _reference_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
         evidence = [f"{fn.file}:{line}: {acquire}() takes a reference, released by {release}()",
                     f"{fn.file}:{leak.line}: {describe_return(leak)} without {release}(){describe_path(leak)}"]
         evidence += [f"{fn.file}:{e.line}: {describe_return(e)} after {release}(){describe_path(e)}"
-                     for e in released]
+                     for e in distinct_paths(released)]
         yield make_finding(RULE, fn, leak.line, message, evidence, acquire)
 
 
