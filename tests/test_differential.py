@@ -155,3 +155,24 @@ int foo_peek(struct foo_inode *fi)
 def series_line_offset() -> int:
     from tests.test_checks import HEADER
     return len(HEADER.splitlines())
+
+
+def test_a_bit_no_longer_put_back_on_one_path():
+    before = """
+int foo_scan(struct foo_inode *fi, int n)
+{
+	set_bit(FOO_I_BUSY, &fi->state);
+	if (n > 8) {
+		clear_bit(FOO_I_BUSY, &fi->state);
+		return -EINVAL;
+	}
+	fi->mode = n;
+	clear_bit(FOO_I_BUSY, &fi->state);
+	return 0;
+}
+"""
+    after = before.replace("\t\tclear_bit(FOO_I_BUSY, &fi->state);\n\t\treturn -EINVAL;", "\t\treturn -EINVAL;")
+    findings = [f for f in series_step(before, after, "state-imbalance")]
+    assert [(f.function, f.subject) for f in findings] == [("foo_scan", "foo_inode.state:FOO_I_BUSY")]
+    assert "put `foo_inode.state:FOO_I_BUSY` back" in findings[0].message
+    assert series_step(before, before.replace("\tfi->mode = n;\n", ""), "state-imbalance") == []

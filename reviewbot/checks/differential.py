@@ -7,8 +7,9 @@ the base, an access that ran under a lock at the base and runs without it now.
 
 Paths are matched by what they do, not by their lines: the kind of value returned and the
 conditions passed (by their text). Moved code is not a change. Shared by refcount-leak (lost
-releases), lock-imbalance (lost unlocks) and unlocked-read/-write (lost locks around an
-access), which report these as their own problem, once."""
+releases), lock-imbalance (lost unlocks), state-imbalance (a bit or counter no longer put
+back) and unlocked-read/-write (lost locks around an access), which report these as their own
+problem, once."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reviewbot.c.apis import ACCESS_MARKS, NOT_FIELD_LOCKS, acquire_like, release_like
-from reviewbot.c.model import FAILURES, UNKNOWN_LOCKS, Access, Exit, FunctionFacts
+from reviewbot.c.model import FAILURES, REFERENCE_KEY, UNKNOWN_LOCKS, Access, Exit, FunctionFacts
 from reviewbot.checks.base import CheckContext, Rule, describe_return, make_finding
 from reviewbot.findings import Finding
 
@@ -36,14 +37,15 @@ class Regression:
 def findings(rule: Rule, ctx: CheckContext, found: list[Finding], regressions,
              skip=lambda fn: False) -> Iterator[Finding]:
     """The regressions (`regressions(now, before)`) of the compared functions as findings of
-    `rule`, except where the rule's own findings `found` already name that line."""
-    named = {(f.file, f.function, f.line) for f in found}
+    `rule`, except where the rule's own findings `found` already name that line or subject in
+    that function."""
+    named = {(f.file, f.function, f.line) for f in found} | {(f.file, f.function, f.subject) for f in found}
     for fn, before in compared(ctx):
         if skip(fn):
             continue
         for regression in regressions(fn, before):
-            if (fn.file, fn.name, regression.line) not in named:
-                named.add((fn.file, fn.name, regression.line))
+            if not {(fn.file, fn.name, regression.line), (fn.file, fn.name, regression.subject)} & named:
+                named |= {(fn.file, fn.name, regression.line), (fn.file, fn.name, regression.subject)}
                 yield make_finding(rule, fn, regression.line, regression.message,
                                    regression.evidence, regression.subject)
 
@@ -56,8 +58,18 @@ def compared(ctx: CheckContext) -> Iterator[tuple[FunctionFacts, FunctionFacts]]
     for fn in ctx.functions():
         before = ctx.base.program.functions.get(f"{fn.file}:{fn.name}") or \
             ctx.base.program.functions.get(fn.name)
-        if before is not None and before.file == fn.file and fn.complete and before.complete:
+        if before is not None and before.file == fn.file and fn.complete and before.complete \
+                and (_text(ctx, fn) is None or _text(ctx, fn) != _text(ctx.base, before)):
             yield fn, before
+
+
+def _text(ctx: CheckContext, fn: FunctionFacts) -> list[str] | None:
+    """The function's lines as written: a function the series did not edit is not judged
+    again, whatever its callers or callees now make its paths look like."""
+    version = ctx.files.get(fn.file)
+    if version is None or version.text is None:
+        return None
+    return version.text.splitlines()[fn.start_line - 1:fn.end_line]
 
 
 def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
@@ -108,6 +120,38 @@ def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressio
                         f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
                         f"{_past(fn, exit)}"]
             yield Regression(fn, exit.line, message, evidence, lock)
+
+
+def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
+    """Paths that leave a flag bit or a counter changed that the same path put back at the
+    base (a `clear_bit()` or a `--` deleted from one branch)."""
+    reported = set()
+    for exit, same in _same_paths(fn, before).items():
+        if not same:
+            continue
+        now = _left_changed(exit)
+        for key, change in sorted(now.items()):
+            if key in reported or any(_left_changed(e).get(key) == change for e in same):
+                continue
+            reported.add(key)
+            old = same[0]
+            message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
+                       f"line {old.line} put `{key}` back; after it, that path "
+                       f"{describe_return(exit)} at line {exit.line} leaving it {change}")
+            evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
+                        f"`{key}` as it found it",
+                        f"{fn.file}:{exit.line}: {describe_return(exit)} leaving `{key}` {change}"
+                        f"{_past(fn, exit)}"]
+            yield Regression(fn, exit.line, message, evidence, key)
+
+
+def _left_changed(exit: Exit) -> dict[str, str]:
+    """What a path leaves changed: counters moved (not references, which the release checks
+    follow) and bits left set."""
+    changed = {key: f"moved by {amount:+d}" for key, amount in exit.deltas
+               if not key.startswith(REFERENCE_KEY)}
+    changed.update({key: "set" for key, op in exit.bits if op == "set"})
+    return changed
 
 
 def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regression]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from reviewbot.c.model import (REFERENCE_KEY, ADD, ASSIGN, CLEAR_BIT, DEC, FAILURES, GET, INC, PUT, SET_BIT, SUB,
                                TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, TEST_BIT, WRITE, FunctionFacts)
+from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, make_finding
 from reviewbot.checks.gating import is_assertion
 from reviewbot.knowledge.pairs import name_pairs
@@ -66,10 +67,11 @@ _CALL_DEPTH = 2
 def check(ctx: CheckContext) -> Iterator:
     uncleared = _uncleared_bits(ctx)
     one_way = _one_way_counters(ctx)
-    yield from _bits_never_cleared(ctx, uncleared)
-    yield from _counters_one_way(ctx, one_way)
     # a pair is not reported again for what the two above already say
-    yield from _pairs(ctx, uncleared | one_way.keys())
+    found = [*_bits_never_cleared(ctx, uncleared), *_counters_one_way(ctx, one_way),
+             *_pairs(ctx, uncleared | one_way.keys())]
+    yield from found
+    yield from differential.findings(RULE, ctx, found, differential.lost_resets)
 
 
 def _uncleared_bits(ctx: CheckContext) -> set[str]:
