@@ -174,5 +174,22 @@ int foo_scan(struct foo_inode *fi, int n)
     after = before.replace("\t\tclear_bit(FOO_I_BUSY, &fi->state);\n\t\treturn -EINVAL;", "\t\treturn -EINVAL;")
     findings = [f for f in series_step(before, after, "state-imbalance")]
     assert [(f.function, f.subject) for f in findings] == [("foo_scan", "foo_inode.state:FOO_I_BUSY")]
-    assert "put `foo_inode.state:FOO_I_BUSY` back" in findings[0].message
+    assert "left `foo_inode.state:FOO_I_BUSY` clear; after it" in findings[0].message
     assert series_step(before, before.replace("\tfi->mode = n;\n", ""), "state-imbalance") == []
+
+
+def test_a_put_deleted_from_one_path():
+    before = """
+int foo_wait(struct foo_req *rq, int n)
+{
+	if (foo_done(rq))
+		return 0;
+	foo_cancel(rq);
+	kref_put(&rq->ref, foo_destroy);
+	return -EIO;
+}
+"""
+    after = before.replace("\tkref_put(&rq->ref, foo_destroy);\n", "")
+    findings = series_step(before, after, "state-imbalance") + series_step(before, after, "refcount-leak")
+    assert [(f.rule, f.subject) for f in findings] == [("refcount-leak", "foo_req.ref")]
+    assert "left `foo_req.ref` moved by -1; after it" in findings[0].message

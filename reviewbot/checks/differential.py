@@ -50,6 +50,11 @@ def findings(rule: Rule, ctx: CheckContext, found: list[Finding], regressions,
                                    regression.evidence, regression.subject)
 
 
+def reference_like(ctx: CheckContext, key: str) -> bool:
+    """A reference count now or at the base (the series may have deleted its only put)."""
+    return ctx.reference_like(key) or (ctx.base is not None and ctx.base.reference_like(key))
+
+
 def compared(ctx: CheckContext) -> Iterator[tuple[FunctionFacts, FunctionFacts]]:
     """(function now, the same function at the base) for each judged function seen whole at
     both versions; nothing at the base itself or in hunk-only mode."""
@@ -123,35 +128,45 @@ def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressio
 
 
 def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
-    """Paths that leave a flag bit or a counter changed that the same path put back at the
-    base (a `clear_bit()` or a `--` deleted from one branch)."""
+    """Paths that leave a flag bit set or a counter higher than the same path did at the base
+    (a `clear_bit()`, a `--` or a `kref_put()` deleted from one branch)."""
     reported = set()
     for exit, same in _same_paths(fn, before).items():
         if not same:
             continue
-        now = _left_changed(exit)
-        for key, change in sorted(now.items()):
-            if key in reported or any(_left_changed(e).get(key) == change for e in same):
+        for key, change, was in _worse(exit, same):
+            if key in reported:
                 continue
             reported.add(key)
             old = same[0]
             message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
-                       f"line {old.line} put `{key}` back; after it, that path "
+                       f"line {old.line} left `{key}` {was}; after it, that path "
                        f"{describe_return(exit)} at line {exit.line} leaving it {change}")
             evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
-                        f"`{key}` as it found it",
-                        f"{fn.file}:{exit.line}: {describe_return(exit)} leaving `{key}` {change}"
+                        f"`{key}` {was}",
+                        f"{fn.file}:{exit.line}: {describe_return(exit)} with `{key}` {change}"
                         f"{_past(fn, exit)}"]
             yield Regression(fn, exit.line, message, evidence, key)
 
 
-def _left_changed(exit: Exit) -> dict[str, str]:
-    """What a path leaves changed: counters moved (not references, which the release checks
-    follow) and bits left set."""
-    changed = {key: f"moved by {amount:+d}" for key, amount in exit.deltas
-               if not key.startswith(REFERENCE_KEY)}
-    changed.update({key: "set" for key, op in exit.bits if op == "set"})
-    return changed
+def _worse(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
+    """(key, what this path leaves, what the base's same paths left) for each counter this path
+    leaves higher and each bit it leaves set where they did not. References taken through
+    calls are the release checks' (`ref:` keys)."""
+    now = dict(exit.deltas)
+    for key in sorted(set(now).union(*(dict(e.deltas) for e in same))):
+        if key.startswith(REFERENCE_KEY):
+            continue
+        amounts = [dict(e.deltas).get(key, 0) for e in same]
+        if now.get(key, 0) > max(amounts):
+            yield key, _moved(now.get(key, 0)), _moved(max(amounts))
+    for key, op in exit.bits:
+        if op == "set" and not any(dict(e.bits).get(key) == "set" for e in same):
+            yield key, "set", "clear" if any(dict(e.bits).get(key) for e in same) else "as it found it"
+
+
+def _moved(amount: int) -> str:
+    return f"moved by {amount:+d}" if amount else "as it found it"
 
 
 def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regression]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, REFERENCE_KEY, Exit, FunctionFacts
 from reviewbot.checks import differential
@@ -70,7 +71,13 @@ def check(ctx: CheckContext) -> Iterator:
                 finding.evidence.append(f"hunk-only: the hunks show all of {fn.name}()")
             found.append(finding)
     yield from found
-    yield from differential.findings(RULE, ctx, found, differential.lost_releases)
+    yield from differential.findings(RULE, ctx, found, partial(_lost_releases, ctx))
+
+
+def _lost_releases(ctx: CheckContext, fn: FunctionFacts, before: FunctionFacts) -> Iterator:
+    """Releases the series took off a path: calls, and puts of a reference-like counter."""
+    yield from differential.lost_releases(fn, before)
+    yield from (r for r in differential.lost_resets(fn, before) if differential.reference_like(ctx, r.subject))
 
 
 def _counter_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:

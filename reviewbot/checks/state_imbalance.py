@@ -4,6 +4,7 @@ nowhere, a counter the series leaves moved one way only."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from reviewbot.c.model import (REFERENCE_KEY, ADD, ASSIGN, CLEAR_BIT, DEC, FAILURES, GET, INC, PUT, SET_BIT, SUB,
                                TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, TEST_BIT, WRITE, FunctionFacts)
@@ -71,7 +72,12 @@ def check(ctx: CheckContext) -> Iterator:
     found = [*_bits_never_cleared(ctx, uncleared), *_counters_one_way(ctx, one_way),
              *_pairs(ctx, uncleared | one_way.keys())]
     yield from found
-    yield from differential.findings(RULE, ctx, found, differential.lost_resets)
+    yield from differential.findings(RULE, ctx, found, partial(_lost_resets, ctx))
+
+
+def _lost_resets(ctx: CheckContext, fn: FunctionFacts, before: FunctionFacts) -> Iterator:
+    """State the series no longer puts back on a path (references are refcount-leak's)."""
+    return (r for r in differential.lost_resets(fn, before) if not differential.reference_like(ctx, r.subject))
 
 
 def _uncleared_bits(ctx: CheckContext) -> set[str]:
