@@ -31,6 +31,9 @@ helpers whose success returns hold the lock and whose failure returns don't
 `__acquires()`/`__releases()`/`__must_hold()`, and a condition tested twice
 (`if (c) lock(); ... if (c) unlock();`), which is one path.
 
+Against the base (with a tree), also a path that dropped a lock at the base and, after the
+series, returns holding it.
+
 **Why it matters.** The path that keeps the lock deadlocks the next taker; usually it is an
 error path added without its `unlock`, or a `return` placed where a `goto out_unlock` was
 meant. Releasing a lock not held corrupts it (or releases someone else's hold).

@@ -34,6 +34,11 @@ path without giving it back while its other paths do. Two kinds of evidence coun
 Only error returns are reported: a function that keeps or returns the reference it took on
 success (a constructor, a `get` or `open` helper) is fine.
 
+Against the base (with a tree), also what the series makes worse, whatever the API: a path
+that called a release at the base (`*_put`, `*_free`, `brelse`, `*_end`, `*_exit`,
+`*_stop`, ... by name, or a put of a reference count) and no longer does, and a new return
+that skips the release every base path made after the same acquire.
+
 **Why it matters.** The leaked reference keeps an object alive forever (or a mode counter
 off zero, so the inode never leaves the mode). Error paths are where releases get lost,
 and they are the paths tests rarely run.

@@ -36,6 +36,9 @@ RULE = Rule(
   (`WARN_ON(ff->iomode != IOM_UNCACHED)`) or that goes with the counter the two cancel, but
   never resets; directly or through the helpers they call.
 
+Against the base (with a tree), also a path that put a flag bit or a counter back at the
+base and, after the series, leaves it set or moved.
+
 **Why it matters.** An "end" that restores the counter but not the state field its "start"
 changed leaves the object in a mode nobody leaves again; a flag nobody clears makes the
 next user take the wrong branch (or trips a `WARN_ON` at teardown).

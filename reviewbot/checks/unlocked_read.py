@@ -27,6 +27,10 @@ reads in functions that run while the object is not shared (`*_open`, `*_release
 object is not shared (set up once, then read only). A read that decides a locked change of
 the same field is reported as `check-then-act` instead.
 
+Against the base (with a tree), also a read the series moves out of the lock every site of
+it held before (a lock taken later, a test hoisted out of the critical section), guard or
+no guard; an RCU read section is not a field's lock.
+
 **Why it matters.** The compiler may tear, fuse or re-load a plain read that races with a
 locked writer, and the value can be stale by the time it is used. Either take the lock or
 say that the race is fine with `READ_ONCE()` (and `WRITE_ONCE()` on the writer side).

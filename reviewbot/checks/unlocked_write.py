@@ -26,6 +26,10 @@ where that lock is not held. Functions that run while the object is not shared (
 configurable), objects just allocated and the function's own struct variables are not reported. Atomic counter APIs (`atomic_inc()`,
 `refcount_dec()`, ...) need no lock and are not reported either.
 
+Against the base (with a tree), also a write the series moves out of the lock every site of
+it held before (a lock taken later, a test hoisted out of the critical section), guard or
+no guard; an RCU read section is not a field's lock.
+
 **Why it matters.** Every other writer takes the lock, so readers under the lock assume
 the field cannot change under them. One unlocked writer breaks that for all of them: lost
 updates, torn state transitions, counters that drift.
