@@ -193,3 +193,24 @@ int foo_wait(struct foo_req *rq, int n)
     findings = series_step(before, after, "state-imbalance") + series_step(before, after, "refcount-leak")
     assert [(f.rule, f.subject) for f in findings] == [("refcount-leak", "foo_req.ref")]
     assert "left `foo_req.ref` moved by -1; after it" in findings[0].message
+
+
+def test_a_test_moved_out_of_a_lock_no_rule_guards():
+    # `foo_inode.mode` has no guard anywhere (one function, one site): the test that left the
+    # lock is still reported, against the base
+    before = """
+int foo_once(struct foo_inode *fi)
+{
+	int err = 0;
+
+	mutex_lock(&fi->mutex);
+	if (fi->mode)
+		err = -EBUSY;
+	mutex_unlock(&fi->mutex);
+	return err;
+}
+"""
+    after = before.replace("\tmutex_lock(&fi->mutex);\n\tif (fi->mode)\n\t\terr = -EBUSY;\n",
+                           "\tif (fi->mode)\n\t\terr = -EBUSY;\n\tmutex_lock(&fi->mutex);\n")
+    findings = series_step(before, after, "unlocked-read")
+    assert [(f.rule, f.subject) for f in findings] == [("unlocked-read", "foo_inode.mode")]

@@ -63,10 +63,12 @@ def _reads_unlocked_now(ctx: CheckContext, fn, before) -> Iterator:
     locked change (check-then-act reports those)."""
     conditions = {c.id: c for c in fn.conditions}
     for regression in differential.unlocked_now(fn, before, READ_OPS):
+        key = regression.access.key
         cond = conditions.get(regression.access.in_condition)
-        if cond is None or not (is_assertion(cond) or
-                                gated_changes(ctx, fn, regression.access.key, regression.lock, cond)):
-            yield regression
+        if cond is not None and (is_assertion(cond) or ctx.knowledge.guard(key) is not None
+                                 and gated_changes(ctx, fn, key, regression.lock, cond)):
+            continue
+        yield regression
 
 
 def _unlocked(ctx: CheckContext) -> Iterator:
