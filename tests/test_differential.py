@@ -214,3 +214,18 @@ int foo_once(struct foo_inode *fi)
                            "\tif (fi->mode)\n\t\terr = -EBUSY;\n\tmutex_lock(&fi->mutex);\n")
     findings = series_step(before, after, "unlocked-read")
     assert [(f.rule, f.subject) for f in findings] == [("unlocked-read", "foo_inode.mode")]
+
+
+def test_a_clear_deleted_from_the_paths_that_made_it():
+    before = """
+void foo_done(struct foo_inode *fi)
+{
+	fi->mode = 0;
+	clear_bit(FOO_I_KEEP, &fi->state);
+	clear_bit(FOO_I_BUSY, &fi->state);
+}
+"""
+    after = before.replace("\tclear_bit(FOO_I_KEEP, &fi->state);\n", "")
+    findings = series_step(before, after, "state-imbalance")
+    assert [(f.function, f.subject) for f in findings] == [("foo_done", "foo_inode.state:FOO_I_KEEP")]
+    assert "left `foo_inode.state:FOO_I_KEEP` clear; after it" in findings[0].message

@@ -151,7 +151,8 @@ def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression
 
 def _worse(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
     """(key, what this path leaves, what the base's same paths left) for each counter this path
-    leaves higher and each bit it leaves set where they did not. References taken through
+    leaves higher, each bit it leaves set where they did not, and each bit they all cleared
+    that it no longer clears. References taken through
     calls are the release checks' (`ref:` keys)."""
     now = dict(exit.deltas)
     for key in sorted(set(now).union(*(dict(e.deltas) for e in same))):
@@ -160,9 +161,13 @@ def _worse(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
         amounts = [dict(e.deltas).get(key, 0) for e in same]
         if now.get(key, 0) > max(amounts):
             yield key, _moved(now.get(key, 0)), _moved(max(amounts))
+    bits = dict(exit.bits)
     for key, op in exit.bits:
         if op == "set" and not any(dict(e.bits).get(key) == "set" for e in same):
             yield key, "set", "clear" if any(dict(e.bits).get(key) for e in same) else "as it found it"
+    # a bit every same path cleared at the base, which this path no longer touches
+    for key in set.intersection(*({k for k, op in e.bits if op == "clear"} for e in same)) - bits.keys():
+        yield key, "as it found it", "clear"
 
 
 def _moved(amount: int) -> str:
