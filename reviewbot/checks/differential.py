@@ -110,43 +110,51 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
 
 def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that return holding a lock the same path had dropped at the base."""
-    reported = set()
-    for exit, same in _same_paths(fn, before).items():
-        if not same or UNKNOWN_LOCKS in exit.locks:
-            continue
-        for lock in sorted(exit.locks - set().union(*(e.locks for e in same)) - reported):
-            reported.add(lock)
-            old = same[0]
-            message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
-                       f"line {old.line} released `{lock}`; after it, that path "
-                       f"{describe_return(exit)} at line {exit.line} still holding it")
-            evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} "
-                        f"without `{lock}`",
-                        f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
-                        f"{_past(fn, exit)}"]
-            yield Regression(fn, exit.line, message, evidence, lock)
+    for exit, old, lock, _, _ in _worse_on_same_paths(fn, before, _still_held):
+        message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
+                   f"line {old.line} released `{lock}`; after it, that path "
+                   f"{describe_return(exit)} at line {exit.line} still holding it")
+        evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} "
+                    f"without `{lock}`",
+                    f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
+                    f"{_past(fn, exit)}"]
+        yield Regression(fn, exit.line, message, evidence, lock)
 
 
 def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that leave a flag bit set or a counter higher than the same path did at the base
     (a `clear_bit()`, a `--` or a `kref_put()` deleted from one branch)."""
+    for exit, old, key, change, was in _worse_on_same_paths(fn, before, _worse):
+        message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
+                   f"line {old.line} left `{key}` {was}; after it, that path "
+                   f"{describe_return(exit)} at line {exit.line} leaving it {change}")
+        evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
+                    f"`{key}` {was}",
+                    f"{fn.file}:{exit.line}: {describe_return(exit)} with `{key}` {change}"
+                    f"{_past(fn, exit)}"]
+        yield Regression(fn, exit.line, message, evidence, key)
+
+
+def _worse_on_same_paths(fn: FunctionFacts, before: FunctionFacts, worse):
+    """(exit, the first of its base paths, subject, now, was) for what `worse(exit, same)`
+    finds a path of `fn` leaves worse than the same paths at the base: each subject once."""
     reported = set()
     for exit, same in _same_paths(fn, before).items():
         if not same:
             continue
-        for key, change, was in _worse(exit, same):
-            if key in reported:
-                continue
-            reported.add(key)
-            old = same[0]
-            message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
-                       f"line {old.line} left `{key}` {was}; after it, that path "
-                       f"{describe_return(exit)} at line {exit.line} leaving it {change}")
-            evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
-                        f"`{key}` {was}",
-                        f"{fn.file}:{exit.line}: {describe_return(exit)} with `{key}` {change}"
-                        f"{_past(fn, exit)}"]
-            yield Regression(fn, exit.line, message, evidence, key)
+        for subject, now, was in worse(exit, same):
+            if subject not in reported:
+                reported.add(subject)
+                yield exit, same[0], subject, now, was
+
+
+def _still_held(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
+    """(lock, "held", "released") for each lock this path returns holding and the base's same
+    paths did not (nothing, where the lock state at the return is not knowable)."""
+    if UNKNOWN_LOCKS in exit.locks:
+        return
+    for lock in sorted(exit.locks - set().union(*(e.locks for e in same))):
+        yield lock, "held", "released"
 
 
 def _worse(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
