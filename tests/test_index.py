@@ -74,6 +74,20 @@ def test_the_cache_version_changes_with_any_analysis_module(tmp_path, module, in
     assert cache.code_version() == cache.source_digest(Path(cache.__file__).resolve().parent.parent)
 
 
+@pytest.mark.parametrize("module, invalidates", [
+    ("c/paths.py", True), ("sources/mail.py", True), ("workspace.py", True),
+    ("profiles/fuse.toml", True), ("cli.py", False), ("report/text.py", False)])
+def test_a_stored_review_is_redone_when_code_that_decides_it_changes(tmp_path, module, invalidates):
+    """The store's analyser version: the analysis, and how mail becomes series and files."""
+    package = tmp_path / "reviewbot"
+    shutil.copytree(Path(cache.__file__).resolve().parent.parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    before = cache.source_digest(package, cache.REVIEW_CODE)
+    with open(package / module, "a") as f:
+        f.write("# changed\n")
+    assert (cache.source_digest(package, cache.REVIEW_CODE) != before) == invalidates
+
+
 def test_corrupt_cache_entry_is_a_miss_and_is_rewritten():
     cache.put("cd" * 20, "test", {"functions": 3})
     path = cache.entry_path("cd" * 20, "test")

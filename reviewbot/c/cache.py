@@ -21,9 +21,13 @@ import tempfile
 import threading
 from pathlib import Path
 
-# The code that decides what is cached: packages, and modules of the top package.
-ANALYSIS_PACKAGES = ("c", "knowledge", "checks")
-ANALYSIS_MODULES = ("review.py", "findings.py")
+# The code that decides an analysis result (what this cache holds): packages and modules of
+# the reviewbot package.
+ANALYSIS_CODE = ("c", "knowledge", "checks", "review.py", "findings.py")
+# The code that decides the review of a message (what a review store holds): the analysis, and
+# how mail becomes series and file versions.
+REVIEW_CODE = (*ANALYSIS_CODE, "sources", "profiles", "series.py", "workspace.py", "diffs.py",
+               "service.py")
 
 
 def cache_root() -> Path:
@@ -32,18 +36,21 @@ def cache_root() -> Path:
 
 
 @functools.cache
-def code_version() -> str:
-    """The digest of this installation's analysis modules, read once per process."""
-    return source_digest(Path(__file__).resolve().parent.parent)
+def code_version(parts: tuple[str, ...] = ANALYSIS_CODE) -> str:
+    """The digest of this installation's code in `parts`, read once per process."""
+    return source_digest(Path(__file__).resolve().parent.parent, parts)
 
 
-def source_digest(package: Path) -> str:
-    """A digest of the analysis modules of the reviewbot package at `package`."""
+def source_digest(package: Path, parts: tuple[str, ...] = ANALYSIS_CODE) -> str:
+    """A digest of `parts` (packages: their .py and .toml files; modules) of the reviewbot
+    package at `package`."""
     digest = hashlib.sha1()
-    modules = [module for name in ANALYSIS_PACKAGES for module in sorted((package / name).glob("*.py"))]
-    for module in modules + [package / name for name in ANALYSIS_MODULES]:
-        digest.update(f"{module.relative_to(package)}\0".encode())
-        digest.update(module.read_bytes())
+    for part in parts:
+        path = package / part
+        files = sorted([*path.glob("*.py"), *path.glob("*.toml")]) if path.is_dir() else [path]
+        for module in files:
+            digest.update(f"{module.relative_to(package)}\0".encode())
+            digest.update(module.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -13,7 +13,6 @@ backends run the same SQL statements.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import reviewbot
+from reviewbot.c import cache
 from reviewbot.review import Review
 from reviewbot_web import record
 
@@ -33,14 +33,9 @@ NEWEST = 0  # the revision key of "the newest revision", what a request without 
 
 
 def analyser_version() -> str:
-    """reviewbot's version and a digest of its code: a changed analyser re-reviews, even in a
-    checkout whose version number did not move."""
-    digest = hashlib.sha1()
-    root = Path(reviewbot.__file__).parent
-    for path in sorted([*root.rglob("*.py"), *root.rglob("*.toml")]):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return f"{reviewbot.__version__}+{digest.hexdigest()[:12]}"
+    """reviewbot's version and a digest of the code that decides a review of a message: a
+    changed analyser re-reviews, even in a checkout whose version number did not move."""
+    return f"{reviewbot.__version__}+{cache.code_version(cache.REVIEW_CODE)}"
 
 
 @dataclass(frozen=True)
