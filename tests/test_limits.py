@@ -315,7 +315,7 @@ def test_limits_come_from_the_config_and_bad_values_are_named(tmp_path):
     for bad, problem in [("redirects = 1.5", "[limits] redirects must be a whole number above 0, not 1.5"),
                          ("file_bytes = 0", "[limits] file_bytes must be a whole number above 0, not 0"),
                          ("fetch_seconds = nan", "[limits] fetch_seconds must be a number above 0, not nan"),
-                         ("depth = 3", "[limits]: unknown key 'depth' (known: fetch_bytes, fetch_seconds, "
+                         ("depth = 3", "[limits]: unknown key 'depth' (known: cache_bytes, fetch_bytes, fetch_seconds, "
                                        "file_bytes, file_lines, mail_bytes, redirects)")]:
         (tmp_path / ".reviewbot.toml").write_text(f"[limits]\n{bad}\n")
         with pytest.raises(InputError) as caught:

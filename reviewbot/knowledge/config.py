@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from reviewbot.c.apis import LOCK_APIS, REFERENCE_PAIRS, LockApi
+from reviewbot.c.cache import BOUND_ENV
 from reviewbot.errors import InputError
 from reviewbot.limits import Limits, limit_keys
 
@@ -148,20 +149,38 @@ def load_config(tree: str | None = None, extra_path: str | None = None) -> Confi
     Missing user and tree files are fine; a missing extra file, bad TOML or a bad value is an
     InputError naming the file. REVIEWBOT_LORE_URL, when set, overrides lore_url.
     """
-    candidates = [user_config_path()]
-    if tree is not None:
-        candidates.append(Path(tree) / TREE_CONFIG)
-    layers = [_read_layer(path, CONFIG_SOURCE) for path in candidates if path.is_file()]
+    others = [Path(tree) / TREE_CONFIG] if tree is not None and (Path(tree) / TREE_CONFIG).is_file() else []
     if extra_path is not None:
         if not Path(extra_path).is_file():
             raise InputError(extra_path, "no such config file")
-        layers.append(_read_layer(Path(extra_path), CONFIG_SOURCE))
+        others.append(Path(extra_path))
+    layers = [user_layer(user_config_path()), *(_machine_free(path) for path in others)]
     config = Config(tree=tree)
     for layer in layers:
         config._apply(layer)
     if os.environ.get(LORE_URL_ENV):
         config.lore_url = _lore_url(os.environ[LORE_URL_ENV], LORE_URL_ENV)
     return config.with_profiles([name for name in config.profiles if name != AUTO])
+
+
+def user_layer(path: Path) -> Layer:
+    """The user config at `path` (none there: an empty one)."""
+    return _read_layer(path, CONFIG_SOURCE) if path.is_file() else Layer(CONFIG_SOURCE, {})
+
+
+def user_limits(path: Path) -> Limits:
+    """The limits the user config at `path` sets: the cache's bound is read from it alone."""
+    return dataclasses.replace(Limits(), **user_layer(path).settings.get("limits", {}))
+
+
+def _machine_free(path: Path) -> Layer:
+    """A tree's config, or one named on the command line: it bounds its input, not this
+    machine's cache, so a cache_bytes there (which would do nothing) is an error."""
+    layer = _read_layer(path, CONFIG_SOURCE)
+    if "cache_bytes" in layer.settings.get("limits", {}):
+        raise InputError(str(path), "[limits] cache_bytes bounds this machine's cache: set it in the user "
+                         f"config ({user_config_path()}) or ${BOUND_ENV}, not here")
+    return layer
 
 
 def builtin_profile_names() -> list[str]:
