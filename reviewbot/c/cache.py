@@ -194,11 +194,17 @@ def max_bytes() -> int:
             raise InputError(BOUND_ENV, f"must be a whole number of bytes above 0, not {given!r}")
         return int(given)
     from reviewbot.knowledge.config import user_config_path  # the analysis needs no config
-    return _configured_bound(user_config_path())
+    path = user_config_path()
+    try:
+        changed = path.stat().st_mtime_ns
+    except OSError:  # no user config
+        changed = None
+    return _configured_bound(path, changed)
 
 
-@functools.cache
-def _configured_bound(config_path: Path) -> int:
+@functools.lru_cache(maxsize=4)
+def _configured_bound(config_path: Path, changed: int | None) -> int:
+    """The user config's bound, read again only when the file changes."""
     from reviewbot.knowledge.config import user_limits
     return user_limits(config_path).cache_bytes
 
