@@ -227,7 +227,7 @@ def entries() -> Iterator[Entry]:
     """Every file of the cache's namespaces (`NAMESPACE-VERSION/XX/DIGEST.pickle`); a file
     removed while they are listed is left out."""
     for area in _listing(cache_root()):
-        version = area_version(area.name)
+        version = _area_version(area.name)
         if version is None or not area.is_dir(follow_symlinks=False):
             continue
         for shard in _listing(area.path):
@@ -239,7 +239,7 @@ def entries() -> Iterator[Entry]:
                 yield Entry(file.path, stat.st_blocks * 512, stat.st_mtime, version)
 
 
-def area_version(name: str) -> str | None:
+def _area_version(name: str) -> str | None:
     """The code version of a namespace directory `NAMESPACE-VERSION`, None for another name."""
     namespace, _, version = name.rpartition("-")
     is_version = len(version) == 12 and all(c in "0123456789abcdef" for c in version)
@@ -277,7 +277,7 @@ def evict(bound: int) -> None:
         _remove(entry.path)
         total -= entry.size
     for area in _listing(cache_root()):  # what is left of other versions' directories
-        if area_version(area.name) not in (None, current):
+        if _area_version(area.name) not in (None, current):
             for shard in _listing(area.path):
                 with contextlib.suppress(OSError):  # not empty
                     os.rmdir(shard.path)
@@ -288,6 +288,6 @@ def evict(bound: int) -> None:
 def clear() -> None:
     """Remove every entry, of every code version; a put under way at the time may be lost."""
     for area in _listing(cache_root()):
-        if area_version(area.name) is not None and area.is_dir(follow_symlinks=False):
+        if _area_version(area.name) is not None and area.is_dir(follow_symlinks=False):
             shutil.rmtree(area.path, ignore_errors=True)
     _remove(cache_root() / LEDGER)
