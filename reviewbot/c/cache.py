@@ -3,8 +3,8 @@ review), keyed by a digest of what they are made of.
 
 Entries live in the user cache directory ($XDG_CACHE_HOME/reviewbot, else ~/.cache/reviewbot)
 under a namespace (the kind of result, e.g. "facts") and the code version: a digest of every
-module of the analysis (reviewbot/c, knowledge, checks, review.py and findings.py), so that a
-changed analyser never reads what an older one stored, whichever module changed. Values are
+module of the reviewbot package, so that a changed analyser never reads what an older one
+stored, whichever module changed. Values are
 pickled. Writes are atomic (temporary file + rename): a reader sees a whole entry or none. An entry
 that cannot be read is treated as missing; the next put rewrites it.
 
@@ -38,13 +38,6 @@ from pathlib import Path
 
 from reviewbot.errors import InputError
 
-# The code that decides an analysis result (what this cache holds): packages and modules of
-# the reviewbot package.
-ANALYSIS_CODE = ("c", "knowledge", "checks", "review.py", "findings.py")
-# The code that decides the review of a message (what a review store holds): the analysis, and
-# how mail becomes series and file versions.
-REVIEW_CODE = (*ANALYSIS_CODE, "sources", "profiles", "series.py", "workspace.py", "diffs.py",
-               "service.py")
 BOUND_ENV = "REVIEWBOT_CACHE_BYTES"
 BLOCK = 4096  # the ledger counts a put in blocks: a file takes whole blocks of the disk
 LEDGER = ".written"  # in the cache root: one byte per block written since the last check
@@ -59,21 +52,21 @@ def cache_root() -> Path:
 
 
 @functools.cache
-def code_version(parts: tuple[str, ...] = ANALYSIS_CODE) -> str:
-    """The digest of this installation's code in `parts`, read once per process."""
-    return source_digest(Path(__file__).resolve().parent.parent, parts)
+def code_version() -> str:
+    """The digest of this installation's reviewbot package, read once per process."""
+    return source_digest(Path(__file__).resolve().parent.parent)
 
 
-def source_digest(package: Path, parts: tuple[str, ...] = ANALYSIS_CODE) -> str:
-    """A digest of `parts` (packages: their .py and .toml files; modules) of the reviewbot
-    package at `package`."""
+def source_digest(package: Path) -> str:
+    """A digest of every module and data file (.py, .toml) of the package at `package`. The
+    whole package, not a list of the modules thought to matter: a list someone must keep up to
+    date is stale the day a new module starts to decide results, and a cache that serves what
+    older code computed is wrong silently. What it costs is a cold cache after an upgrade that
+    changed only a front-end."""
     digest = hashlib.sha1()
-    for part in parts:
-        path = package / part
-        files = sorted([*path.glob("*.py"), *path.glob("*.toml")]) if path.is_dir() else [path]
-        for module in files:
-            digest.update(f"{module.relative_to(package)}\0".encode())
-            digest.update(module.read_bytes())
+    for module in sorted([*package.rglob("*.py"), *package.rglob("*.toml")]):
+        digest.update(f"{module.relative_to(package)}\0".encode())
+        digest.update(module.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -33,9 +33,9 @@ NEWEST = 0  # the revision key of "the newest revision", what a request without 
 
 
 def analyser_version() -> str:
-    """reviewbot's version and a digest of the code that decides a review of a message: a
-    changed analyser re-reviews, even in a checkout whose version number did not move."""
-    return f"{reviewbot.__version__}+{cache.code_version(cache.REVIEW_CODE)}"
+    """reviewbot's version and the digest of its code (the cache's): a changed analyser
+    re-reviews, even in a checkout whose version number did not move."""
+    return f"{reviewbot.__version__}+{cache.code_version()}"
 
 
 @dataclass(frozen=True)
