@@ -167,7 +167,7 @@ def index_facts(files: dict, config=None) -> dict:
                   getattr(config, "type_hints", None))
     found, everything = {}, []
     for path, (_, known) in sources.items():
-        found[path], functions = walk_file(parsed[path], path, types, tables, known)
+        found[path], functions = walk_file(parsed[path], path, types, tables, known, for_index=True)
         everything.extend(functions)
     summarize_locks(everything, tables)
     return found

@@ -34,6 +34,7 @@ SKIPPED_EXPRESSIONS = frozenset({"sizeof_expression", "alignof_expression", "off
                                  "string_literal", "concatenated_string", "char_literal", "number_literal",
                                  "true", "false", "null", "type_descriptor", "gnu_asm_expression",
                                  "comment"})
+LEAVES = SKIPPED_EXPRESSIONS | {"identifier"}  # expressions whose walk only describes their value
 
 
 @dataclass
@@ -63,10 +64,12 @@ class WalkedFunction:
 
 
 def walk_file(parsed, path: str, types: TypeContext, tables: Tables,
-              known: list | None = None) -> tuple[FileFacts, list[WalkedFunction]]:
+              known: list | None = None, for_index: bool = False) -> tuple[FileFacts, list[WalkedFunction]]:
     """Facts of every function defined in a parsed file. `known`: the known line ranges of a
     hunk-only version (KnownRange list), None for a whole file. In a hunk-only file, pieces of
-    one function that the repair left as separate definitions are walked as one function."""
+    one function that the repair left as separate definitions are walked as one function.
+    `for_index`: the facts are for an index (reviewbot.commands.index.for_knowledge), which
+    reads neither the texts of conditions nor the arguments of calls: they are left empty."""
     file_facts = FileFacts(path=path, has_errors=parsed.has_errors, enums=dict(types.enums))
     walked: list[WalkedFunction] = []
     walker = None
@@ -76,7 +79,7 @@ def walk_file(parsed, path: str, types: TypeContext, tables: Tables,
                 and not walked[-1].facts.complete:
             walker.continue_with(node)
             continue
-        walker = _FunctionWalker(parsed, path, types, tables, known)
+        walker = _FunctionWalker(parsed, path, types, tables, known, for_index)
         try:
             fn = walker.walk(node)
         except RecursionError:  # the walk nests a Python call per level of C nesting
@@ -148,9 +151,29 @@ def _condition_key(node) -> str:
     return _squash(node.text.decode())
 
 
+def _reads(node) -> tuple[frozenset, bool]:
+    """The names a condition reads (not those sizeof(x) only takes the type of) and whether it
+    calls anything but likely()/unlikely(): one pass over it."""
+    names, has_call = [], False
+    stack = [(node, True)]
+    while stack:
+        node, reading = stack.pop()
+        kind = node.type
+        if kind == "identifier":
+            if reading:
+                names.append(node.text.decode())
+            continue
+        if kind == "call_expression" and not has_call:
+            has_call = _call_name(node) not in CONDITION_WRAPPERS
+        reading = reading and kind not in ("field_identifier", "sizeof_expression", "alignof_expression")
+        stack.extend((child, reading) for child in node.named_children)
+    return frozenset(names), has_call
+
+
 class _FunctionWalker:
-    def __init__(self, parsed, path: str, types: TypeContext, tables: Tables, known):
+    def __init__(self, parsed, path: str, types: TypeContext, tables: Tables, known, for_index: bool = False):
         self.parsed = parsed
+        self.for_index = for_index
         self.path = path
         self.types = types
         self.tables = tables
@@ -281,8 +304,6 @@ class _FunctionWalker:
         """Emit the start of a known range before the first statement in it. A statement the
         hunk-only repair wrote (on a placeholder line, around known code) announces the range
         its code starts in, so that every path through it starts that range unknown."""
-        if self.known is None:
-            return
         first, last = node.start_point[0] + 1, node.end_point[0] + 1
         for index, known in enumerate(self.known):
             if known.start <= first <= known.end or first < known.start <= last:
@@ -295,7 +316,8 @@ class _FunctionWalker:
         kind = node.type
         if kind == "comment":
             return
-        self._check_range(node)
+        if self.known is not None:
+            self._check_range(node)
         if kind == "compound_statement" and self.known is not None and \
                 not self._in_known_range(node.start_point[0] + 1):
             # a block the hunk-only repair opened for a range that starts inside one: the code
@@ -484,7 +506,7 @@ class _FunctionWalker:
     # --- conditions ----------------------------------------------------------------------
     def _condition(self, node, line: int, assertion: bool = False) -> int:
         cond_id = len(self.facts.conditions)
-        text = _squash(self.parsed.text(_unwrap(node))) if node is not None else ""
+        text = _squash(self.parsed.text(_unwrap(node))) if node is not None and not self.for_index else ""
         self.facts.conditions.append(Condition(cond_id, line, text,
                                                assertion=assertion))
         if node is not None:
@@ -494,8 +516,7 @@ class _FunctionWalker:
     def _test_of(self, node):
         """(test, correlation key, names read) of an `if` condition."""
         node = _unwrap(node)
-        names = frozenset(self._identifiers(node)) if node is not None else frozenset()
-        has_call = node is not None and self._has_call(node)
+        names, has_call = _reads(node) if node is not None else (frozenset(), False)
         key = None if has_call or node is None else _condition_key(node)
         return self._subject_test(node), key, names
 
@@ -562,26 +583,6 @@ class _FunctionWalker:
             return self.call_subjects.get(node.id)
         return None
 
-    def _identifiers(self, node) -> list[str]:
-        found = []
-        stack = [node]
-        while stack:
-            n = stack.pop()
-            if n.type == "identifier":
-                found.append(n.text.decode())
-            elif n.type not in ("field_identifier", "sizeof_expression", "alignof_expression"):
-                stack.extend(n.named_children)  # sizeof(x) reads x's type, not its value
-        return found
-
-    def _has_call(self, node) -> bool:
-        stack = [node]
-        while stack:
-            n = stack.pop()
-            if n.type == "call_expression" and _call_name(n) not in CONDITION_WRAPPERS:
-                return True
-            stack.extend(n.named_children)
-        return False
-
     # --- expressions ---------------------------------------------------------------------
     def _expr(self, node, cond: int | None = None, marks: frozenset = frozenset()):
         """Walk an expression that is read; returns a description of its value for binding:
@@ -594,6 +595,12 @@ class _FunctionWalker:
         described = self._value(node, marks)
         self._cond = saved
         return described
+
+    def _read(self, node, marks: frozenset) -> None:
+        """Walk an expression whose value is not needed, only what it does: a name or a literal
+        does nothing (most call arguments and operands are one)."""
+        if node is not None and node.type not in LEAVES:
+            self._value(node, marks)
 
     def _value(self, node, marks: frozenset):
         if node is None:
@@ -624,7 +631,7 @@ class _FunctionWalker:
             if node.child_by_field_name("operator").type == "&":
                 self._lvalue(argument, ADDR, None, marks)
             else:
-                self._value(argument, marks)
+                self._read(argument, marks)
             return None
         if kind == "unary_expression":
             argument = node.child_by_field_name("argument")
@@ -640,13 +647,13 @@ class _FunctionWalker:
             return self._value(node.child_by_field_name("value"), marks)
         if kind == "conditional_expression":
             for child in node.named_children:
-                self._value(child, marks)
+                self._read(child, marks)
             return None
         if kind == "compound_statement":  # a statement expression ({ ... })
             self._block(node, self.out)
             return None
         for child in node.named_children:
-            self._value(child, marks)
+            self._read(child, marks)
         return None
 
     def _constant(self, node):
@@ -715,9 +722,9 @@ class _FunctionWalker:
             self._field(node, op, value, marks)
         elif kind == "subscript_expression":
             self._lvalue(node.child_by_field_name("argument"), op, value, marks)
-            self._value(node.child_by_field_name("index"), marks)
+            self._read(node.child_by_field_name("index"), marks)
         elif kind == "pointer_expression" and node.child_by_field_name("operator").type == "*":
-            self._value(node.child_by_field_name("argument"), marks)
+            self._read(node.child_by_field_name("argument"), marks)
         elif kind == "identifier":
             if op != ADDR:
                 self._emit(Event("set", (node.text.decode(), None)))
@@ -726,7 +733,7 @@ class _FunctionWalker:
             if args:
                 self._lvalue(args[0], op, value, marks | {_call_name(node)})
         else:
-            self._value(node, marks)
+            self._read(node, marks)
 
     def _field(self, node, op: str, value: str | None, marks: frozenset) -> None:
         base = node.child_by_field_name("argument")
@@ -739,7 +746,7 @@ class _FunctionWalker:
         if not arrow and _unwrap(base) is not None and _unwrap(base).type == "field_expression":
             self._path(_unwrap(base), marks)  # a.b.c: the embedded struct is not read by itself
         else:
-            self._value(base, marks)
+            self._read(base, marks)
 
     def _path(self, node, marks: frozenset) -> None:
         base = node.child_by_field_name("argument")
@@ -747,7 +754,7 @@ class _FunctionWalker:
         if not arrow and _unwrap(base) is not None and _unwrap(base).type == "field_expression":
             self._path(_unwrap(base), marks)
         else:
-            self._value(base, marks)
+            self._read(base, marks)
 
     def _fresh(self, node) -> bool:
         """Whether a field (a field_expression) belongs to an unshared object: one the function
@@ -792,27 +799,27 @@ class _FunctionWalker:
             return self._guard(node, function, args)
         name = _call_name(node)
         if name is None:
-            self._value(function, marks)
+            self._read(function, marks)
             for arg in args:
-                self._value(arg, marks)
+                self._read(arg, marks)
             return None
         if name in apis.ACCESS_MARKS:
             return self._marked(name, args, marks)
         if name in apis.ASSERTIONS:
             cond_id = len(self.facts.conditions)
-            self.facts.conditions.append(Condition(cond_id, node.start_point[0] + 1,
-                                                   _squash(self.parsed.text(node)), assertion=True))
+            text = "" if self.for_index else _squash(self.parsed.text(node))
+            self.facts.conditions.append(Condition(cond_id, node.start_point[0] + 1, text, assertion=True))
             saved = self._cond
             self._cond = cond_id
             for arg in args:
-                self._value(arg, marks)
+                self._read(arg, marks)
             self._cond = saved
             return None
         api = self.tables.lock_apis.get(name)
         if api is not None:
             return self._lock_call(node, name, api, args)
         if name in apis.BIT_OPS and len(args) >= 2:
-            self._value(args[0], marks)
+            self._read(args[0], marks)
             word = _unwrap(args[1])
             if word is not None and word.type == "pointer_expression":
                 word = word.child_by_field_name("argument")
@@ -827,7 +834,7 @@ class _FunctionWalker:
             target = _unwrap(args[target_index])
             for i, arg in enumerate(args):
                 if i != target_index:
-                    self._value(arg, marks)
+                    self._read(arg, marks)
             if target is not None and target.type == "pointer_expression":
                 target = target.child_by_field_name("argument")
             guessed, key = self._target_key(target, marks)
@@ -851,10 +858,10 @@ class _FunctionWalker:
     def _record_call(self, node, name: str, args: list, visit_args: bool, marks: frozenset = frozenset()):
         if visit_args:
             for arg in args:
-                self._value(arg, marks)
+                self._read(arg, marks)
         index = len(self.facts.calls)
         self.facts.calls.append(Call(name=name, line=node.start_point[0] + 1, locks=frozenset(),
-                                     args=tuple(_squash(a.text.decode()) for a in args),
+                                     args=() if self.for_index else tuple(_squash(a.text.decode()) for a in args),
                                      guards=tuple(self.guards)))
         self._emit(Event("call", index))
         self.call_subjects[node.id] = ("call", index)
@@ -900,7 +907,7 @@ class _FunctionWalker:
             return None
         for i, arg in enumerate(args):
             if i != api.arg and arg.type not in ("pointer_expression",):
-                self._value(arg, frozenset())
+                self._read(arg, frozenset())
         op = {"acquire": ACQUIRE, "release": RELEASE, "assert": ASSERT}.get(api.op, ACQUIRE)
         index = self._lock_op(lock, op, line, name, api.op, shared=api.shared)
         self._emit(Event("lock", (index, None, api.op)))
@@ -955,14 +962,14 @@ class _FunctionWalker:
         if node is None:
             return False, None
         if node.type != "field_expression":
-            self._value(node, marks)
+            self._read(node, marks)
             return False, None
         base = node.child_by_field_name("argument")
         member = node.child_by_field_name("field")
         if node.child_by_field_name("operator").type == "." and _unwrap(base).type == "field_expression":
             self._path(_unwrap(base), marks)
         else:
-            self._value(base, marks)
+            self._read(base, marks)
         base_type, guessed = self._type_of(base)
         if not base_type or member is None:
             return False, None

@@ -176,9 +176,7 @@ class CallEffect:
 MAX_STATES = 32  # states kept at one point; beyond it, paths that agree on effects merge
 
 
-class State(NamedTuple):
-    """One path's abstract state (a named tuple: states are copied at every event)."""
-
+class _StateFields(NamedTuple):
     held: frozenset = frozenset()
     scoped: frozenset = frozenset()  # (lock, block id) taken by guard()/scoped_guard
     released: frozenset = frozenset()  # locks released here without being taken here
@@ -190,6 +188,22 @@ class State(NamedTuple):
     path: tuple = ()  # lines of the branch decisions taken
     calls: tuple = ()  # (callee, line, outcome or None)
     warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
+
+
+_FIELD_INDEX = {name: i for i, name in enumerate(_StateFields._fields)}
+
+
+class State(_StateFields):
+    """One path's abstract state (a named tuple: states are copied at every event)."""
+
+    __slots__ = ()
+
+    def _replace(self, **changes) -> State:
+        # the named tuple's own _replace, at about half the cost: it runs for every event
+        values = list(self)
+        for name, value in changes.items():
+            values[_FIELD_INDEX[name]] = value
+        return tuple.__new__(State, values)
 
     def effect_key(self):
         return (self.held, self.scoped, self.released, self.deltas, self.bits, self.vals,
