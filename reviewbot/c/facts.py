@@ -759,6 +759,8 @@ class _FunctionWalker:
     def _fresh(self, node) -> bool:
         """Whether a field (a field_expression) belongs to an unshared object: one the function
         allocated, or a struct variable of its own."""
+        if not self.fresh and not self.objects:  # most functions have neither
+            return False
         node = _unwrap(node)
         if node is None or node.type != "field_expression":
             return False

@@ -101,17 +101,21 @@ def reference_effects(names: set[str], tables) -> dict[str, CallEffect]:
     return effects
 
 
-def build_summary(walked, result: paths.PathResult, entry: frozenset) -> Summary:
+def build_summary(walked, result: paths.PathResult, entry: frozenset, whole: bool = True) -> Summary:
+    """The function's summary; not `whole`: only what a call does to its caller (call_effect)."""
     facts = walked.facts
     body = walked.body
     # paths where a WARN_ON fired say what happens when an invariant is already broken: what a
     # function does is what it does on the others
     exits = [e for e in result.exits if e not in result.warned] or result.exits
     entry_known = entry - {UNKNOWN_LOCKS}
+    held_sets = [e.locks - {UNKNOWN_LOCKS} for e in exits]
+    call_effect = _call_effect(exits, held_sets, result, entry_known, facts.complete, body.bool_return)
+    if not whole:
+        return Summary(name=facts.name, call_effect=call_effect)
     summary = Summary(name=facts.name)
     summary.param_keys = {i: t for i, t in enumerate(body.param_types) if t}
     summary.must_hold = entry_known
-    held_sets = [e.locks - {UNKNOWN_LOCKS} for e in exits]
     summary.acquires = frozenset(facts.annotations.get("acquires", ()))
     summary.releases = frozenset(facts.annotations.get("releases", ()))
     if exits and facts.complete:  # a function seen in part says nothing sure about its locks
@@ -128,7 +132,7 @@ def build_summary(walked, result: paths.PathResult, entry: frozenset) -> Summary
     summary.bits_cleared = frozenset(k for e in exits for k, op in e.bits if op == "clear")
     summary.assigns = _assigns(facts)
     summary.returns_reference = any(e.value == RET_POINTER and any(a > 0 for _, a in e.deltas) for e in exits)
-    summary.call_effect = _call_effect(exits, held_sets, result, entry_known, facts.complete, body.bool_return)
+    summary.call_effect = call_effect
     return summary
 
 
@@ -220,7 +224,9 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
     (it calls nothing walked here, and a static one is called by nothing walked here).
 
     `only`: the ids of the walked functions to summarize (with every function they call); the
-    others keep their facts as walked, and count as callers that hold no lock."""
+    others keep their facts as walked, and count as callers that hold no lock. Their summaries
+    then say only what a call does to its caller (an index wants the lock sets, not summaries)."""
+    whole = only is None
     by_name: dict[str, list] = {}
     for fn in everything:
         by_name.setdefault(fn.facts.name, []).append(fn)
@@ -266,7 +272,7 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
                 continue
             dirty.discard(id(fn))
             result = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entries[id(fn)])
-            summary = build_summary(fn, result, entries[id(fn)] | frozenset(result.asserted_unheld))
+            summary = build_summary(fn, result, entries[id(fn)] | frozenset(result.asserted_unheld), whole)
             old = summaries.get(id(fn))
             if old is None or old.call_effect != summary.call_effect:
                 dirty |= callers[id(fn)]
@@ -285,7 +291,7 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
         if rerun:
             results[id(fn)] = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entry)
         if rerun or entry != used_entry[id(fn)] | asserted:  # else the summary above was built so
-            summaries[id(fn)] = build_summary(fn, results[id(fn)], entry)
+            summaries[id(fn)] = build_summary(fn, results[id(fn)], entry, whole)
         _apply_result(fn, results[id(fn)])
     return Summarized(first, {id(fn): summaries[id(fn)] for fn in walked})
 
