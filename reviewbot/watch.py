@@ -23,6 +23,7 @@ THREAD = "{http://purl.org/syndication/thread/1.0}"
 # b4 ends a cover letter (or a single patch) with "change-id: <id>", the same in every revision
 CHANGE_ID = re.compile(r"^change-id:\s*(\S+)\s*$", re.MULTILINE)
 OVERLAP = timedelta(minutes=10)  # read again before the position: mail arrives late
+WINDOW = 14 * 24 * 3600.0  # seconds a message counts for series and replies after it arrived
 
 
 class FeedError(ValueError):

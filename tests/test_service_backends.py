@@ -184,3 +184,93 @@ def test_a_store_made_before_runs_were_counted_gains_the_columns(tmp_path):
     store = Store(path, analyser="test")
     job = store.find("c@x")
     assert job.runs == 0 and store.claim(job.id) and store.get(job.id).runs == 1
+
+
+def test_prune_expires_old_reviews_keeps_running_jobs_and_drops_other_versions(store):
+    from reviewbot.watch import Message
+    from reviewbot_web.retention import DAY, prune
+    from reviewbot_web.store import EXPIRED, QUEUED, REVIEWED, Pruned, SeriesRow, Store
+
+    older = Store(getattr(store.backend, "url", None) or store.backend.path, analyser="older")
+    old_job = older.queue("o@x", 0)
+    done = store.queue("c@x", 0)
+    store.claim(done.id)
+    store.finish(done.id, a_review("c@x", 1))
+    running = store.queue("r@x", 0)
+    watched = store.queue("w@x", 0)
+    store.claim(watched.id)
+    store.finish(watched.id, a_review("w@x", 1))
+    now = time.time()
+    store.save_series(SeriesRow("w@x", "minifs", "k", 1, "x", 2, 2, 0, watched.id, True, now, now))
+    store.add_messages("minifs", [Message("m@x", "[PATCH] m", "A", "2026-01-06T10:00:00Z")], "p")
+
+    # within a week nothing goes; after it, only the other version's row
+    assert prune(store, 90, now + 6 * DAY) == Pruned()
+    assert prune(store, 90, now + 8 * DAY) == Pruned(jobs=1)
+    assert older.get(old_job.id) is None and store.get(done.id).status == REVIEWED
+
+    # past keep_days: finished reviews expire (the series' job too), the running job stays,
+    # and the watcher's messages and series go; a second prune finds nothing
+    pruned = prune(store, 90, now + 91 * DAY)
+    assert (pruned.expired, pruned.series, pruned.messages) == (2, 1, 1)
+    assert prune(store, 90, now + 91 * DAY) == Pruned()
+    expired = store.find("p2-c@x", 1)  # still found by every message-id of its series
+    assert expired.id == done.id and expired.status == EXPIRED and expired.expired
+    assert store.review(done.id) is None and store.get(running.id).status == QUEUED
+    assert store.messages("minifs", 0) == [] and store.series() == {}
+
+    # another keep_days later the expired rows go too; keep_days 0 never prunes
+    assert prune(store, 90, now + 182 * DAY).jobs == 2
+    assert store.find("p2-c@x", 1) is None and store.get(running.id).status == QUEUED
+    assert prune(store, 0, now + 10000 * DAY) == Pruned()
+    older.close()
+
+
+def test_a_large_prune_gives_the_sqlite_files_space_back(tmp_path):
+    from reviewbot_web.retention import DAY, prune
+    from reviewbot_web.store import Store
+
+    store = Store(tmp_path / "reviews.sqlite3", analyser="test")
+    for n in range(40):
+        job = store.queue(f"c{n}@x", 0)
+        review = a_review(f"c{n}@x", 1)
+        review.series.patches[0].diff = f"+{n}" * 100_000  # 300 KB of patch text a review
+        store.finish(job.id, review)
+    small = store.queue("kept@x", 0)
+    size = (tmp_path / "reviews.sqlite3").stat().st_size
+    assert size > 10_000_000
+    pruned = prune(store, 90, store.get(small.id).updated + 91 * DAY)
+    assert pruned.expired == 40 and pruned.vacuumed
+    assert (tmp_path / "reviews.sqlite3").stat().st_size < size / 4
+    assert store.get(small.id) is not None and not prune(store, 90).vacuumed
+
+
+def test_store_prune_prints_what_it_removed_and_refuses_a_bad_keep_days(tmp_path):
+    import sqlite3
+
+    from reviewbot_web.store import EXPIRED, Store
+
+    (tmp_path / "data").mkdir()
+    store = Store(tmp_path / "data" / "reviews.sqlite3")  # this version's rows
+    job = store.queue("c@x", 0)
+    store.finish(job.id, a_review("c@x", 1))
+    with sqlite3.connect(tmp_path / "data" / "reviews.sqlite3") as db:  # finished 10 days ago
+        db.execute("UPDATE jobs SET updated = updated - 10 * 86400")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+    def prune(*args):
+        return subprocess.run([sys.executable, "-m", "reviewbot", "store", "--prune",
+                               "--data", str(tmp_path / "data"), *args], capture_output=True,
+                              text=True, timeout=60, env=env)
+
+    done = prune("--keep-days", "30")
+    assert done.returncode == 0 and " 0 reviews expired" in done.stdout
+    done = prune("--keep-days", "7")
+    assert done.returncode == 0 and " 1 reviews expired, 0 job rows" in done.stdout
+    assert store.get(job.id).status == EXPIRED
+    (tmp_path / "config" / "reviewbot").mkdir(parents=True)
+    (tmp_path / "config" / "reviewbot" / "service.toml").write_text("keep_days = -1\n")
+    done = prune()
+    [line] = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "service.toml" in line and "keep_days is a whole" in line

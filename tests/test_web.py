@@ -286,6 +286,26 @@ def test_b4_patchset_links_land_on_the_series(client, app):
     assert client.get("/patchset/999999").status_code == 404
 
 
+def test_an_expired_review_says_so_with_a_404_and_is_reviewed_again_on_request(client, app):
+    from reviewbot_web.retention import DAY, prune
+
+    reviewed_page(client, app)
+    store = app.extensions["reviewbot"].store
+    assert prune(store, 90, store.find(SEED_COVER).updated + 91 * DAY).expired == 1
+    for msgid in (SEED_COVER, SEED_PATCH_1):  # any message-id of the series
+        response = client.get(f"/r/{msgid}")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 404 and "This review has expired" in page
+        assert f'name="id" value="{msgid}"' in page and "Request it again</button>" in page
+    api = client.get(f"/api/review?id={SEED_COVER}")
+    assert api.status_code == 404 and api.get_json()["error"]["kind"] == "expired"
+    assert client.get(f"/api/patchset?id={SEED_COVER}").status_code == 404
+    again = client.post("/", data={"csrf": csrf(client), "id": SEED_COVER})
+    assert again.status_code == 303 and again.headers["Location"] == f"/r/{SEED_COVER}"
+    assert finished(app, SEED_COVER).status == REVIEWED
+    assert "check-then-act" in client.get(f"/r/{SEED_COVER}").get_data(as_text=True)
+
+
 # ---- hostile input ----
 
 def test_a_hostile_thread_renders_escaped(tmp_path):

@@ -1,6 +1,7 @@
 """Serve the web view: paste a lore message-id, read the review of the series in a browser.
 
-Reviews run in a pool of worker threads in the server and are kept in SQLite under --data;
+Reviews run in a pool of worker threads in the server and are kept in SQLite under --data
+(reviews finished --keep-days ago are dropped, hourly);
 with --queue redis://... they run in `reviewbot worker` processes instead, and with --store
 postgresql://... every process shares one store.
 --demo serves the bundled seed thread as a local archive (no network) and prints the URL of
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from reviewbot.commands._source import seconds
 from reviewbot.errors import InputError
-from reviewbot.commands._service import add_service_arguments
+from reviewbot.commands._service import add_retention_argument, add_service_arguments
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 
@@ -31,6 +32,7 @@ def add_arguments(parser) -> None:
                         help="the public-inbox archive, the only server ever asked "
                              "(default: $REVIEWBOT_LORE_URL, the config, lore.kernel.org/all)")
     add_service_arguments(parser)
+    add_retention_argument(parser)
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="reviews run at once (default: 2)")
     parser.add_argument("--job-time-limit", type=seconds, default=300.0, metavar="SECONDS",
@@ -44,7 +46,8 @@ def run(args) -> int:
     import waitress  # the web's dependencies load only for this command
 
     from reviewbot_web import create_app, demo
-    from reviewbot_web.deploy import default_data_dir, setup_logging
+    from reviewbot_web.deploy import default_data_dir, keep_days, setup_logging
+    from reviewbot_web.retention import Pruner
 
     if args.workers < 1:
         raise InputError(str(args.workers), "--workers must be at least 1")
@@ -75,6 +78,8 @@ def run(args) -> int:
         raise InputError(args.data or str(default_data_dir()),
                          f"cannot keep reviews here: {getattr(err, 'strerror', None) or err}") from None
     _lazy_app.app = app
+    pruner = Pruner(app.extensions["reviewbot"].store, keep_days(args.keep_days))
+    pruner.start()
     print(f"reviewbot: serving on {url}/ (Ctrl-C stops it)", flush=True)
     if args.demo:
         for msgid in demo.seed_messages(SEED_DIR):
@@ -87,6 +92,7 @@ def run(args) -> int:
         pass
     finally:
         server.close()
+        pruner.stop()
         app.extensions["reviewbot"].jobs.shutdown()
     return 0
 

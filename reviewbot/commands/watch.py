@@ -6,6 +6,8 @@ store with the new position, groups them into series revisions (reviewbot.watch)
 one review per revision once it is complete, or once it has waited --wait seconds (then what
 arrived is reviewed, and the log says the series was incomplete). A restart resumes from the
 stored position: a revision is queued once, and a reply or a new revision updates the series.
+Messages and series older than the grouping reads, and reviews finished --keep-days ago, are
+dropped from the store at start and hourly.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 
-from reviewbot.commands._service import add_service_arguments
+from reviewbot.commands._service import add_retention_argument, add_service_arguments
 from reviewbot.commands._source import seconds
 from reviewbot.errors import InputError
-from reviewbot.watch import FeedError, Message, collect, due, newest, parse_feed, search_since
+from reviewbot.watch import (WINDOW, FeedError, Message, collect, due, newest, parse_feed,
+                             search_since)
 
 log = logging.getLogger("reviewbot.watch")
 PAGE = 200  # entries a public-inbox search answers at once
 MAX_PAGES = 50
-WINDOW = 14 * 24 * 3600.0  # seconds a message counts for series and replies after it arrived
 
 
 def add_arguments(parser) -> None:
@@ -48,13 +50,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--once", action="store_true",
                         help="poll once, wait for the reviews it queued (without --queue), stop")
     add_service_arguments(parser)
+    add_retention_argument(parser)
 
 
 def run(args) -> int:
     import requests
 
-    from reviewbot_web.deploy import open_queue, open_store, setup_logging
+    from reviewbot_web.deploy import keep_days, open_queue, open_store, setup_logging
     from reviewbot_web.jobs import JobQueue, Settings
+    from reviewbot_web.retention import Pruner
 
     base = args.lore_url.rstrip("/")
     if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
@@ -69,6 +73,7 @@ def run(args) -> int:
     settings = Settings(lore_url=f"{base}/all", tree=args.tree, workers=args.workers,
                         max_queued=10**9, time_limit=args.job_time_limit, partial=True)
     jobs = open_queue(store, settings, args.queue)
+    pruner = Pruner(store, keep_days(args.keep_days))
     session = requests.Session()
 
     def fetch(url: str) -> bytes:
@@ -78,6 +83,7 @@ def run(args) -> int:
 
     watcher = Watcher(store, jobs, base, args.wait, fetch)
     stop = threading.Event()
+    pruner.start()  # prunes once at least, even with --once
     try:
         watcher.resume()
         while True:
@@ -91,6 +97,7 @@ def run(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        pruner.stop()
         jobs.shutdown()
     return 0
 

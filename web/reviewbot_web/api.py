@@ -16,7 +16,8 @@ from reviewbot.review import Review
 from reviewbot_web import services, status
 from reviewbot_web.ids import parse_msgid, parse_revision
 from reviewbot_web.jobs import Busy
-from reviewbot_web.store import FAILED_TO_APPLY, QUEUED, FETCHING, NEWEST, REVIEWED, Job
+from reviewbot_web.store import (EXPIRED, EXPIRED_MESSAGE, FAILED_TO_APPLY, FETCHING, NEWEST,
+                                 QUEUED, REVIEWED, Job)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -88,13 +89,16 @@ def patchset():
         return _error(400, err.kind, str(err))
     except Busy as err:
         return _error(503, "busy", f"the server is busy: {err}; try again in a minute")
-    if job.failed and status.http_status(job) == 404:
+    if job.retryable and status.http_status(job) == 404:
         return _error(404, job.error_kind, job.error_message)
     if job.status != REVIEWED:
         return jsonify(id=job.id, message_id=msgid, status=PATCHSET_STATUS.get(
             job.status, "Failed" if job.failed else "In Review"), result=job.error_message,
             patches=[], reviews=[])
-    return jsonify(service_patchset(job, services().store.review(job.id)))
+    review = services().store.review(job.id)
+    if review is None:  # pruned since the job was read
+        return _error(404, EXPIRED, EXPIRED_MESSAGE)
+    return jsonify(service_patchset(job, review))
 
 
 def service_patchset(job: Job, review: Review) -> dict:
@@ -146,6 +150,8 @@ def _review_answer(job: Job, msgid: str, revision: int):
     location = url_for("api.get_review", id=msgid, v=revision or None)
     if job.status == REVIEWED:
         review = services().store.review(job.id)
+        if review is None:  # pruned since the job was read
+            return _error(404, EXPIRED, EXPIRED_MESSAGE)
         show_all = request.args.get("all") in ("1", "true", "yes")
         response = jsonify(json_report.document(review, show_all))
     else:

@@ -3,7 +3,8 @@
 The defaults are embedded: SQLite in the data directory and a pool of threads in the process.
 `--store postgresql://...` and `--queue redis://HOST:PORT/N` (or the keys `store` and `queue` of
 $XDG_CONFIG_HOME/reviewbot/service.toml) scale out: one PostgreSQL store seen by every process,
-jobs on Redis for `reviewbot worker` processes on any machine.
+jobs on Redis for `reviewbot worker` processes on any machine. `keep_days` there (or
+--keep-days) bounds how long finished reviews are kept (reviewbot_web.retention).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 from reviewbot.errors import InputError
 from reviewbot.knowledge.config import user_config_path
 from reviewbot_web.jobs import JobQueue, Settings
+from reviewbot_web.retention import KEEP_DAYS
 from reviewbot_web.store import Store
 
-SERVICE_KEYS = {"queue", "store"}
+SERVICE_KEYS = {"keep_days", "queue", "store"}
 
 
 def service_config_path() -> Path:
@@ -40,9 +42,19 @@ def service_config() -> dict[str, str]:
     if unknown:
         raise InputError(str(path), f"unknown setting '{sorted(unknown)[0]}' "
                                     f"(known: {', '.join(sorted(SERVICE_KEYS))})")
-    if not all(isinstance(value, str) for value in data.values()):
+    if not all(isinstance(value, str) for key, value in data.items() if key != "keep_days"):
         raise InputError(str(path), "queue and store are strings (URLs or a path)")
+    days = data.get("keep_days", 0)
+    if type(days) is not int or days < 0:
+        raise InputError(str(path), "keep_days is a whole number of days (0: keep for ever)")
     return data
+
+
+def keep_days(option: int | None) -> int:
+    """Days a finished review is kept: --keep-days, else the config's, else KEEP_DAYS."""
+    if option is not None:
+        return option
+    return service_config().get("keep_days", KEEP_DAYS)
 
 
 def default_data_dir() -> Path:

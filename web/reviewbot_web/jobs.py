@@ -99,12 +99,13 @@ class JobQueue:
 
     def submit(self, msgid: str, revision: int = NEWEST, retry: bool = False) -> Job:
         """The job of `msgid`: the stored one if it is running or done, else a new one. A
-        failed job is tried again only with `retry` (a user asking again, not a page reload)."""
+        failed or expired job is tried again only with `retry` (a user asking again, not a
+        page reload)."""
         with self._lock:
             job = self.store.find(msgid, revision)
             if job is not None and job.running and job.id in self._futures:
                 return job  # join it
-            if job is not None and not job.running and not (retry and job.failed):
+            if job is not None and not job.running and not (retry and job.retryable):
                 return job
             self._futures = {k: f for k, f in self._futures.items() if not f.done()}
             if len(self._futures) >= self.settings.max_queued:

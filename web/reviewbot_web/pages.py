@@ -69,10 +69,15 @@ def series(msgid: str):
     except Busy:
         return render_template("error.html", status=503, message="The server is busy with other "
                                "reviews: reload this page in a minute."), 503
+    if job.expired:
+        return _expired_page(msgid, revision)
     if not job.running and not job.failed:
         # a stored review never changes (a new run updates the job): its page is made once
         key = (job.id, job.updated, msgid, revision)
-        return _reviewed_pages().get(key, lambda: _reviewed_page(job, msgid, revision))
+        try:
+            return _reviewed_pages().get(key, lambda: _reviewed_page(job, msgid, revision))
+        except Expired:  # pruned since the job was read
+            return _expired_page(msgid, revision)
     return (render_template("progress.html", job=job, msgid=msgid, revision=revision,
                             advice=status.advice(job) if job.failed else None),
             200 if job.running else status.http_status(job))
@@ -105,8 +110,18 @@ def _reviewed_pages() -> PageCache:
     return current_app.extensions.setdefault("reviewbot-pages", PageCache())
 
 
+class Expired(Exception):
+    """The stored review is gone: the store's retention dropped it."""
+
+
+def _expired_page(msgid: str, revision: int):
+    return render_template("expired.html", msgid=msgid, revision=revision), 404
+
+
 def _reviewed_page(job, msgid: str, revision: int) -> str:
     review = services().store.review(job.id)
+    if review is None:
+        raise Expired(job.id)
     views = render.patch_views(review)
     anchors = render.Anchors.of(views)
     cover, cover_cut = render.clip(review.series.cover_body)
@@ -122,7 +137,8 @@ def patchset(job_id: int):
     """Where b4's links to a review service (`#/patchset/<id>`) land, by way of app.js."""
     job = services().store.get(job_id)
     if job is None:
-        abort(404, description="no such review here")
+        abort(404, description="no such review here: it may have expired (the server keeps "
+                               "reviews for a limited time); paste its message-id to review it again")
     return redirect(_series_url(job.msgid, job.revision))
 
 

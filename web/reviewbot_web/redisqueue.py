@@ -56,7 +56,7 @@ class RedisQueue:
 
     def submit(self, msgid: str, revision: int = NEWEST, retry: bool = False) -> Job:
         """The job of `msgid`: the stored one if it is running or done, else a new one in the
-        queue. A failed job is tried again only with `retry`."""
+        queue. A failed or expired job is tried again only with `retry`."""
         with self._lock:
             return self._submit(msgid, revision, retry)
 
@@ -64,7 +64,7 @@ class RedisQueue:
         job = self.store.find(msgid, revision)
         if job is not None and job.running and self.pending(job):
             return job
-        if job is not None and not job.running and not (retry and job.failed):
+        if job is not None and not job.running and not (retry and job.retryable):
             return job
         depth = self.depth()
         if depth >= self.settings.max_queued:

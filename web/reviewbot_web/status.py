@@ -5,13 +5,16 @@ from __future__ import annotations
 from reviewbot.errors import (Cancelled, DoesNotApply, InputError, NotFound, TimedOut,
                               Unavailable)
 from reviewbot_web.jobs import INTERNAL
-from reviewbot_web.store import Job
+from reviewbot_web.store import EXPIRED, Job
 
 HTTP_STATUS = {error.kind: error.http_status
                for error in (InputError, NotFound, DoesNotApply, Unavailable, TimedOut, Cancelled)}
 HTTP_STATUS[INTERNAL] = 500
+HTTP_STATUS[EXPIRED] = 404
 
 ADVICE = {
+    EXPIRED: "The server keeps reviews for a limited time. Request it again to review the "
+             "series anew.",
     InputError.kind: "Check what you pasted: a message-id from a Message-ID header, or a lore "
                      "URL of a message of the series. A thread larger than this server's limits "
                      "can be reviewed locally: `reviewbot check` on a saved mbox.",
@@ -33,7 +36,7 @@ def http_status(job: Job) -> int:
     """200 for a reviewed job, 202 for a running one, the error's status for a failed one."""
     if job.running:
         return 202
-    if job.failed:
+    if job.retryable:
         return HTTP_STATUS.get(job.error_kind, 500)
     return 200
 
@@ -45,7 +48,7 @@ def advice(job: Job) -> str:
 def progress(job: Job) -> dict:
     """The job's state as the API and the page's progress poll show it."""
     out = {"status": job.status, "step": job.step, "done": job.done, "total": job.total}
-    if job.failed:
+    if job.retryable:
         out["error"] = {"kind": job.error_kind, "message": job.error_message,
                         "path": job.error_path, "advice": advice(job)}
     return out

@@ -29,6 +29,11 @@ from reviewbot_web import record
 QUEUED, FETCHING, REVIEWING = "queued", "fetching", "reviewing"
 REVIEWED, FAILED_TO_APPLY, FAILED = "reviewed", "failed to apply", "failed"
 RUNNING = (QUEUED, FETCHING, REVIEWING)
+FINISHED = (REVIEWED, FAILED_TO_APPLY, FAILED)
+# a finished job past the store's retention: its review is dropped, the row stays a while so
+# that its permalinks say so (and offer to review again) instead of finding nothing
+EXPIRED = "expired"  # its status and its error's kind
+EXPIRED_MESSAGE = "this review has expired; request it again"
 NEWEST = 0  # the revision key of "the newest revision", what a request without -v N asks for
 
 
@@ -69,6 +74,15 @@ class Job:
     @property
     def failed(self) -> bool:
         return self.status in (FAILED, FAILED_TO_APPLY)
+
+    @property
+    def expired(self) -> bool:
+        return self.status == EXPIRED
+
+    @property
+    def retryable(self) -> bool:
+        """A user asking again runs it again: it failed, or its review has expired."""
+        return self.failed or self.expired
 
 
 SCHEMA = """
@@ -146,6 +160,17 @@ SERIES_COLUMNS = ("root, list, series_key, revision, subject, expected, received
 
 
 @dataclass(frozen=True)
+class Pruned:
+    """What one `Store.prune` removed."""
+
+    expired: int = 0  # finished jobs whose stored review was dropped
+    jobs: int = 0  # job rows deleted: expired long ago, or of another analyser version
+    series: int = 0
+    messages: int = 0
+    vacuumed: bool = False  # an SQLite file gave its free space back
+
+
+@dataclass(frozen=True)
 class SeriesRow:
     """A series revision the watcher found on a list, and the job that reviews it (None while
     it waits to be complete)."""
@@ -195,6 +220,22 @@ class SQLite:
             raise
         db.execute("COMMIT")
 
+    @staticmethod
+    def reclaim(db) -> bool:
+        """Give the file's free pages back to the disk when a quarter of it (and at least
+        RECLAIM_PAGES) is free: SQLite reuses free pages but never shrinks the file itself,
+        and VACUUM rewrites the whole file, so it is worth it only after a large prune."""
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        if free < RECLAIM_PAGES or free * 4 < pages:
+            return False
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copy VACUUM wrote to the log
+        return True
+
+
+RECLAIM_PAGES = 2048  # 8 MiB of SQLite's default 4 KiB pages
+
 
 class PostgreSQL:
     """The shared backend, for several workers and web processes on several machines."""
@@ -220,6 +261,10 @@ class PostgreSQL:
     def transaction(self, db):
         with db.transaction():
             yield
+
+    @staticmethod
+    def reclaim(db) -> bool:
+        return False  # autovacuum makes deleted rows' space reusable; VACUUM FULL locks tables
 
 
 class Store:
@@ -365,6 +410,52 @@ class Store:
             "SELECT updated - started FROM jobs WHERE analyser = ? AND status = ? "
             "AND started IS NOT NULL", (self.analyser, REVIEWED)).fetchall()]
         return by_status, by_kind, seconds
+
+    def prune(self, keep: float, grace: float, window: float, now: float | None = None,
+              batch: int = 500) -> Pruned:
+        """Drop what is older than its use: the reviews of this analyser's jobs finished more
+        than `keep` seconds ago (the rows stay as EXPIRED for `keep` more, then go), the rows
+        of other analyser versions (which this one never reads) idle for `grace` seconds, and
+        the watcher's messages and series not touched for `window` seconds (beyond what its
+        grouping reads). A running job is never touched: its `updated` moves with each step,
+        and another version's job idle for `grace` is no longer running anywhere. One
+        transaction per batch of rows: a prune stopped midway has lost nothing else."""
+        now = time.time() if now is None else now
+        finished = ", ".join("?" * len(FINISHED))
+        expired = self._in_batches(
+            "UPDATE jobs SET status = ?, step = '', result = NULL, error_kind = ?, "
+            "error_message = ? "
+            f"WHERE id IN (SELECT id FROM jobs WHERE analyser = ? AND status IN ({finished}) "
+            "AND updated < ? LIMIT ?) "
+            f"AND status IN ({finished}) AND updated < ?",  # again: what a writer changed since
+            (EXPIRED, EXPIRED, EXPIRED_MESSAGE, self.analyser, *FINISHED, now - keep),
+            (*FINISHED, now - keep), batch)
+        series = self._in_batches(
+            "DELETE FROM series WHERE root IN (SELECT root FROM series WHERE updated < ? "
+            "LIMIT ?)", (now - window,), (), batch)
+        messages = self._in_batches(
+            "DELETE FROM messages WHERE msgid IN (SELECT msgid FROM messages WHERE seen < ? "
+            "LIMIT ?)", (now - window,), (), batch)
+        gone = "((analyser = ? AND status = ? AND updated < ?) OR (analyser <> ? AND updated < ?))"
+        gone_parameters = (self.analyser, EXPIRED, now - 2 * keep, self.analyser, now - grace)
+        jobs = self._in_batches(
+            f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE {gone} AND id NOT IN "
+            f"(SELECT job FROM series WHERE job IS NOT NULL) LIMIT ?) AND {gone}",
+            gone_parameters, gone_parameters, batch)
+        vacuumed = bool(expired or series or messages or jobs) and self.backend.reclaim(self._db())
+        return Pruned(expired, jobs, series, messages, vacuumed)
+
+    def _in_batches(self, statement: str, parameters: tuple, after_limit: tuple,
+                    batch: int) -> int:
+        """Run an UPDATE or DELETE of at most `batch` rows (its LIMIT parameter comes between
+        `parameters` and `after_limit`) until fewer are left: the rows it changed."""
+        changed = 0
+        while True:
+            with self._transaction():
+                count = self._execute(statement, (*parameters, batch, *after_limit)).rowcount
+            changed += count
+            if count < batch:
+                return changed
 
     # The list watcher's state: where it is in each feed, the messages it saw, the series.
 
