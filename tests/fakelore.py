@@ -43,6 +43,7 @@ class FakeLore:
         self.slow: set[str] = set()  # message-ids whose thread comes `slow_delay` s later still
         self.slow_delay = 0.0
         self.requests: list[tuple[str, str]] = []
+        self.hosts: list[str] = []  # the Host header of each request
         self.stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
         self.server.daemon_threads = True
@@ -54,6 +55,7 @@ class FakeLore:
         class Handler(BaseHTTPRequestHandler):
             def answer(self, with_body: bool) -> None:
                 lore.requests.append((self.command, self.path))
+                lore.hosts.append(self.headers["Host"])
                 slow = any(msgid in urllib.parse.unquote(self.path) for msgid in lore.slow)
                 if lore.stopping.wait(lore.delay + (lore.slow_delay if slow else 0)):
                     return  # shutting down: the client gave up long ago

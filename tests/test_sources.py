@@ -6,6 +6,8 @@ import gzip
 import mailbox
 import socket
 import subprocess
+import threading
+import time
 import urllib.parse
 from email.message import EmailMessage
 
@@ -426,6 +428,81 @@ def test_lore_too_slow():
         assert problem([SEED_COVER], TimedOut, lore_url=lore.url, lore_timeout=0.2) == (
             SEED_COVER, f"{lore.url} did not send the thread within 0.2s (try again later, or a longer "
                         "--lore-timeout)")
+
+
+def test_a_stalled_name_lookup_is_cut_at_the_deadline_and_a_name_is_kept_for_the_server(
+        monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+    answer = threading.Event()
+
+    def getaddrinfo(host, *args, **kwargs):  # names under .test are this machine's
+        if host == "stalled.test":
+            answer.wait(30)  # a name server that does not answer
+        return real_getaddrinfo("127.0.0.1" if host.endswith(".test") else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with FakeLore([SEED_MBOX]) as lore:
+        stalled = lore.url.replace("127.0.0.1", "stalled.test")
+        started = time.monotonic()
+        try:
+            assert problem([SEED_COVER], TimedOut, lore_url=stalled, lore_timeout=0.3) == (
+                SEED_COVER, f"{stalled} did not send the thread within 0.3s (try again later, "
+                            "or a longer --lore-timeout)")
+            assert time.monotonic() - started < 1.3
+        finally:
+            answer.set()
+        assert lore.requests == []
+        named = lore.url.replace("127.0.0.1", "archive.test")
+        assert load_series([SEED_COVER], lore_url=named, lore_timeout=10).cover_msgid == SEED_COVER
+        port = named.split(":")[2].split("/")[0]
+        assert lore.hosts and set(lore.hosts) == {f"archive.test:{port}"}
+
+
+def test_a_server_reached_by_its_resolved_address_is_still_verified_by_its_name(
+        monkeypatch, tmp_path):
+    """TLS: the certificate is checked against the name asked for, never the address."""
+    import http.server
+    import ssl
+
+    import requests
+
+    from reviewbot.limits import Limits
+    from reviewbot.sources.fetch import BoundedSession
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=archive.test", "-addext", "subjectAltName=DNS:archive.test",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True)
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: real_getaddrinfo(
+        "127.0.0.1" if host.endswith(".test") else host, *args, **kwargs))
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        with BoundedSession(Limits(), "archive.test", "x", seconds=10) as session:
+            answer = session.get(f"https://archive.test:{port}/", verify=str(tmp_path / "cert.pem"))
+            assert answer.status_code == 200 and answer.content == b"ok"
+        with BoundedSession(Limits(), "other.test", "x", seconds=10) as session:
+            with pytest.raises(requests.exceptions.SSLError, match="other.test"):
+                session.get(f"https://other.test:{port}/", verify=str(tmp_path / "cert.pem"))
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class GarbledLore(FakeLore):

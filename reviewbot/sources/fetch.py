@@ -3,6 +3,7 @@ request, redirect and byte, not each read), caps on the bytes received and on th
 gzipped answer unpacks to, and a redirect limit. liblore does the asking and b4 the parsing;
 this session is the one liblore sends its requests through.
 
+The deadline holds from the server's name on: its lookup is waited for only until then.
 Each bound reached is a ReviewbotError naming the server, what happened and what to try.
 """
 
@@ -17,6 +18,7 @@ import zlib
 import requests
 import requests.adapters
 import urllib3
+from urllib3.util.connection import allowed_gai_family
 
 from reviewbot.errors import Cancelled, TimedOut, Unavailable
 from reviewbot.limits import Limits
@@ -42,7 +44,7 @@ class BoundedSession(requests.Session):
         self.done = threading.Event()
         self.sockets: list[socket.socket] = []
         self.received = 0
-        adapter = _TrackingAdapter(self.sockets)
+        adapter = _TrackingAdapter(self)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         # the deadline holds while a read waits: at the deadline every socket is shut down
@@ -167,10 +169,11 @@ def unpacked_size(data: bytes, cap: int) -> int:
 
 
 class _TrackingAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections add their sockets to `sockets`, for the deadline to cut."""
+    """An adapter whose connections look their server up within the session's deadline and add
+    their sockets to the session's, for the deadline to cut."""
 
-    def __init__(self, sockets: list[socket.socket]):
-        self.sockets = sockets
+    def __init__(self, session: BoundedSession):
+        self.session = session
         super().__init__(max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs) -> None:
@@ -178,14 +181,65 @@ class _TrackingAdapter(requests.adapters.HTTPAdapter):
         pools = self.poolmanager.pool_classes_by_scheme
         self.poolmanager.pool_classes_by_scheme = {
             scheme: type(pool.__name__, (pool,), {"ConnectionCls": _tracking(pool.ConnectionCls,
-                                                                            self.sockets)})
+                                                                            self.session)})
             for scheme, pool in pools.items()}
 
 
-def _tracking(connection_class: type, sockets: list[socket.socket]) -> type:
+def _tracking(connection_class: type, session: BoundedSession) -> type:
     class Tracking(connection_class):
         def _new_conn(self):
+            """Connect to each address of the server in turn, looked up first within the
+            deadline. Only the connect sees an address: `host` is the name again before TLS
+            (its SNI and certificate check) and the Host header use it."""
+            name = self._dns_host
+            try:
+                addresses = resolve(name, self.port, session)
+            except socket.gaierror as err:
+                raise urllib3.exceptions.NameResolutionError(self.host, self, err) from err
+            except TimeoutError as err:
+                raise urllib3.exceptions.ConnectTimeoutError(self, str(err)) from err
+            try:
+                for address in addresses[:-1]:
+                    self._dns_host = address
+                    try:
+                        return self._tracked_conn()
+                    except (urllib3.exceptions.NewConnectionError,
+                            urllib3.exceptions.ConnectTimeoutError):
+                        pass  # the next address may answer
+                self._dns_host = addresses[-1]
+                return self._tracked_conn()
+            finally:
+                self._dns_host = name
+
+        def _tracked_conn(self):
             sock = super()._new_conn()
-            sockets.append(sock)
+            session.sockets.append(sock)
             return sock
     return Tracking
+
+
+def resolve(host: str, port: int, session: BoundedSession) -> list[str]:
+    """The addresses of `host`, in the resolver's order. The lookup runs on a helper thread:
+    nothing cuts a getaddrinfo that waits on a slow name server, but the wait for it ends at
+    the session's deadline (or its cancel), with a TimeoutError; the thread ends on its own."""
+    answer: dict = {}
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            answer["found"] = socket.getaddrinfo(host, port, allowed_gai_family(),
+                                                 socket.SOCK_STREAM)
+        except OSError as err:
+            answer["error"] = err
+        done.set()
+
+    threading.Thread(target=lookup, name="reviewbot-resolve", daemon=True).start()
+    while not done.wait(WATCH_STEP):
+        if session.out_of_time():
+            raise TimeoutError(f"looking up {host} did not finish by the deadline")
+    if "error" in answer:
+        raise answer["error"]
+    addresses = list(dict.fromkeys(found[4][0] for found in answer["found"]))
+    if not addresses:
+        raise socket.gaierror(f"no address for {host}")
+    return addresses
