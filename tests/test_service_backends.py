@@ -189,9 +189,10 @@ def test_a_store_made_before_runs_were_counted_gains_the_columns(tmp_path):
 def test_prune_expires_old_reviews_keeps_running_jobs_and_drops_other_versions(store):
     from reviewbot.watch import Message
     from reviewbot_web.retention import DAY, prune
-    from reviewbot_web.store import EXPIRED, QUEUED, REVIEWED, Pruned, SeriesRow, Store
+    from reviewbot_web.store import QUEUED, REVIEWED, Pruned, SeriesRow, Store
 
-    older = Store(getattr(store.backend, "url", None) or store.backend.path, analyser="older")
+    place = getattr(store.backend, "url", None) or store.backend.path
+    older = Store(place, analyser="older")
     old_job = older.queue("o@x", 0)
     done = store.queue("c@x", 0)
     store.claim(done.id)
@@ -211,19 +212,26 @@ def test_prune_expires_old_reviews_keeps_running_jobs_and_drops_other_versions(s
 
     # past keep_days: finished reviews expire (the series' job too), the running job stays,
     # and the watcher's messages and series go; a second prune finds nothing
+    totals = store.stats()[0]
     pruned = prune(store, 90, now + 91 * DAY)
     assert (pruned.expired, pruned.series, pruned.messages) == (2, 1, 1)
     assert prune(store, 90, now + 91 * DAY) == Pruned()
     expired = store.find("p2-c@x", 1)  # still found by every message-id of its series
-    assert expired.id == done.id and expired.status == EXPIRED and expired.expired
+    assert expired.id == done.id and expired.expired is not None and expired.retryable
     assert store.review(done.id) is None and store.get(running.id).status == QUEUED
     assert store.messages("minifs", 0) == [] and store.series() == {}
+    assert store.stats()[0] == totals == {REVIEWED: 2, QUEUED: 1}  # /metrics' totals hold
 
-    # another keep_days later the expired rows go too; keep_days 0 never prunes
-    assert prune(store, 90, now + 182 * DAY).jobs == 2
-    assert store.find("p2-c@x", 1) is None and store.get(running.id).status == QUEUED
-    assert prune(store, 0, now + 10000 * DAY) == Pruned()
+    # the rows stay while this version runs; keep_days 0 never prunes; a newer version
+    # removes them once they have been idle its grace
+    assert prune(store, 90, now + 1000 * DAY) == Pruned()
+    assert prune(store, 0, now + 1000 * DAY) == Pruned()
+    assert store.find("p2-c@x", 1).id == done.id
+    newer = Store(place, analyser="newer")
+    assert prune(newer, 90, now + 1000 * DAY).jobs == 3
+    assert store.find("p2-c@x", 1) is None and store.get(running.id) is None
     older.close()
+    newer.close()
 
 
 def test_a_large_prune_gives_the_sqlite_files_space_back(tmp_path):
@@ -248,7 +256,7 @@ def test_a_large_prune_gives_the_sqlite_files_space_back(tmp_path):
 def test_store_prune_prints_what_it_removed_and_refuses_a_bad_keep_days(tmp_path):
     import sqlite3
 
-    from reviewbot_web.store import EXPIRED, Store
+    from reviewbot_web.store import Store
 
     (tmp_path / "data").mkdir()
     store = Store(tmp_path / "data" / "reviews.sqlite3")  # this version's rows
@@ -267,8 +275,8 @@ def test_store_prune_prints_what_it_removed_and_refuses_a_bad_keep_days(tmp_path
     done = prune("--keep-days", "30")
     assert done.returncode == 0 and " 0 reviews expired" in done.stdout
     done = prune("--keep-days", "7")
-    assert done.returncode == 0 and " 1 reviews expired, 0 job rows" in done.stdout
-    assert store.get(job.id).status == EXPIRED
+    assert done.returncode == 0 and " 1 reviews expired; 0 jobs of other" in done.stdout
+    assert store.get(job.id).expired is not None
     (tmp_path / "config" / "reviewbot").mkdir(parents=True)
     (tmp_path / "config" / "reviewbot" / "service.toml").write_text("keep_days = -1\n")
     done = prune()

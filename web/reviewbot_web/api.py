@@ -89,7 +89,9 @@ def patchset():
         return _error(400, err.kind, str(err))
     except Busy as err:
         return _error(503, "busy", f"the server is busy: {err}; try again in a minute")
-    if job.retryable and status.http_status(job) == 404:
+    if job.expired is not None:
+        return _error(404, EXPIRED, EXPIRED_MESSAGE)
+    if job.failed and status.http_status(job) == 404:
         return _error(404, job.error_kind, job.error_message)
     if job.status != REVIEWED:
         return jsonify(id=job.id, message_id=msgid, status=PATCHSET_STATUS.get(
@@ -148,7 +150,7 @@ def _asked() -> tuple[str, int]:
 
 def _review_answer(job: Job, msgid: str, revision: int):
     location = url_for("api.get_review", id=msgid, v=revision or None)
-    if job.status == REVIEWED:
+    if job.status == REVIEWED and job.expired is None:
         review = services().store.review(job.id)
         if review is None:  # pruned since the job was read
             return _error(404, EXPIRED, EXPIRED_MESSAGE)

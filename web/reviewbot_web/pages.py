@@ -69,7 +69,7 @@ def series(msgid: str):
     except Busy:
         return render_template("error.html", status=503, message="The server is busy with other "
                                "reviews: reload this page in a minute."), 503
-    if job.expired:
+    if job.expired is not None:
         return _expired_page(msgid, revision)
     if not job.running and not job.failed:
         # a stored review never changes (a new run updates the job): its page is made once

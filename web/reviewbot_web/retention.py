@@ -33,8 +33,8 @@ def prune(store: Store, keep_days: int, now: float | None = None) -> Pruned:
 
 
 def summary(pruned: Pruned) -> str:
-    text = (f"{pruned.expired} reviews expired, {pruned.jobs} job rows, {pruned.series} series "
-            f"and {pruned.messages} watched messages removed")
+    text = (f"{pruned.expired} reviews expired; {pruned.jobs} jobs of other versions, "
+            f"{pruned.series} series and {pruned.messages} watched messages removed")
     return text + ("; the file gave its free space back" if pruned.vacuumed else "")
 
 

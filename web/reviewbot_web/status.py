@@ -5,7 +5,7 @@ from __future__ import annotations
 from reviewbot.errors import (Cancelled, DoesNotApply, InputError, NotFound, TimedOut,
                               Unavailable)
 from reviewbot_web.jobs import INTERNAL
-from reviewbot_web.store import EXPIRED, Job
+from reviewbot_web.store import EXPIRED, EXPIRED_MESSAGE, Job
 
 HTTP_STATUS = {error.kind: error.http_status
                for error in (InputError, NotFound, DoesNotApply, Unavailable, TimedOut, Cancelled)}
@@ -36,19 +36,24 @@ def http_status(job: Job) -> int:
     """200 for a reviewed job, 202 for a running one, the error's status for a failed one."""
     if job.running:
         return 202
-    if job.retryable:
+    if job.expired is not None:
+        return HTTP_STATUS[EXPIRED]
+    if job.failed:
         return HTTP_STATUS.get(job.error_kind, 500)
     return 200
 
 
 def advice(job: Job) -> str:
-    return ADVICE.get(job.error_kind, ADVICE[INTERNAL])
+    return ADVICE.get(EXPIRED if job.expired is not None else job.error_kind, ADVICE[INTERNAL])
 
 
 def progress(job: Job) -> dict:
     """The job's state as the API and the page's progress poll show it."""
     out = {"status": job.status, "step": job.step, "done": job.done, "total": job.total}
-    if job.retryable:
+    if job.expired is not None:
+        out.update(status=EXPIRED, error={"kind": EXPIRED, "message": EXPIRED_MESSAGE,
+                                          "path": None, "advice": advice(job)})
+    elif job.failed:
         out["error"] = {"kind": job.error_kind, "message": job.error_message,
                         "path": job.error_path, "advice": advice(job)}
     return out

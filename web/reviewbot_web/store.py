@@ -30,9 +30,9 @@ QUEUED, FETCHING, REVIEWING = "queued", "fetching", "reviewing"
 REVIEWED, FAILED_TO_APPLY, FAILED = "reviewed", "failed to apply", "failed"
 RUNNING = (QUEUED, FETCHING, REVIEWING)
 FINISHED = (REVIEWED, FAILED_TO_APPLY, FAILED)
-# a finished job past the store's retention: its review is dropped, the row stays a while so
-# that its permalinks say so (and offer to review again) instead of finding nothing
-EXPIRED = "expired"  # its status and its error's kind
+# a finished job past the store's retention: its review is dropped, its row stays (with its
+# status, for the totals /metrics shows) so that its permalinks say so and offer to review again
+EXPIRED = "expired"  # the error's kind
 EXPIRED_MESSAGE = "this review has expired; request it again"
 NEWEST = 0  # the revision key of "the newest revision", what a request without -v N asks for
 
@@ -66,6 +66,8 @@ class Job:
     runs: int = 0  # times a runner took it: more than 1 after a retry or a dead worker
     created: float = 0.0
     updated: float = 0.0
+    expired: float | None = None  # when retention dropped its review
+
 
     @property
     def running(self) -> bool:
@@ -76,13 +78,9 @@ class Job:
         return self.status in (FAILED, FAILED_TO_APPLY)
 
     @property
-    def expired(self) -> bool:
-        return self.status == EXPIRED
-
-    @property
     def retryable(self) -> bool:
         """A user asking again runs it again: it failed, or its review has expired."""
-        return self.failed or self.expired
+        return self.failed or self.expired is not None
 
 
 SCHEMA = """
@@ -152,9 +150,10 @@ CREATE TABLE IF NOT EXISTS series (
 """
 JOB_COLUMNS = ("id, msgid, revision, status, step, done, total, error_kind, error_message, "
                "error_path, subject, author, date, patches, counts, cover_msgid, runs, created, "
-               "updated")
+               "updated, expired")
 # columns added since the first stores were made: a store from then gains them when opened
-ADDED_COLUMNS = (("jobs", "runs", "INTEGER NOT NULL DEFAULT 0"), ("jobs", "started", "DOUBLE PRECISION"))
+ADDED_COLUMNS = (("jobs", "runs", "INTEGER NOT NULL DEFAULT 0"), ("jobs", "started", "DOUBLE PRECISION"),
+                 ("jobs", "expired", "DOUBLE PRECISION"))
 SERIES_COLUMNS = ("root, list, series_key, revision, subject, expected, received, replies, job, "
                   "complete, first_seen, updated")
 
@@ -164,7 +163,7 @@ class Pruned:
     """What one `Store.prune` removed."""
 
     expired: int = 0  # finished jobs whose stored review was dropped
-    jobs: int = 0  # job rows deleted: expired long ago, or of another analyser version
+    jobs: int = 0  # job rows of other analyser versions deleted
     series: int = 0
     messages: int = 0
     vacuumed: bool = False  # an SQLite file gave its free space back
@@ -229,7 +228,10 @@ class SQLite:
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         if free < RECLAIM_PAGES or free * 4 < pages:
             return False
-        db.execute("VACUUM")
+        try:
+            db.execute("VACUUM")
+        except sqlite3.OperationalError:  # busy past the timeout: the next prune tries again
+            return False
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copy VACUUM wrote to the log
         return True
 
@@ -332,7 +334,8 @@ class Store:
             "INSERT INTO jobs (msgid, revision, analyser, status, created, updated) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msgid, revision, analyser) DO UPDATE SET "
             "status = excluded.status, step = '', done = 0, total = 0, error_kind = NULL, "
-            "error_message = NULL, error_path = NULL, result = NULL, updated = excluded.updated "
+            "error_message = NULL, error_path = NULL, result = NULL, expired = NULL, "
+            "updated = excluded.updated "
             "RETURNING id", (msgid, revision, self.analyser, QUEUED, now, now)).fetchone()[0]
         # an alias of an older review of the same id would hide the new job
         self._execute("DELETE FROM aliases WHERE msgid = ? AND revision = ? AND analyser = ?",
@@ -414,34 +417,30 @@ class Store:
     def prune(self, keep: float, grace: float, window: float, now: float | None = None,
               batch: int = 500) -> Pruned:
         """Drop what is older than its use: the reviews of this analyser's jobs finished more
-        than `keep` seconds ago (the rows stay as EXPIRED for `keep` more, then go), the rows
-        of other analyser versions (which this one never reads) idle for `grace` seconds, and
-        the watcher's messages and series not touched for `window` seconds (beyond what its
-        grouping reads). A running job is never touched: its `updated` moves with each step,
-        and another version's job idle for `grace` is no longer running anywhere. One
-        transaction per batch of rows: a prune stopped midway has lost nothing else."""
+        than `keep` seconds ago (their rows stay, marked expired, for as long as this version
+        runs: a few hundred bytes each), the rows of other analyser versions (which this one
+        never reads) idle for `grace` seconds, and the watcher's messages and series not
+        touched for `window` seconds (beyond what its grouping reads). A running job is never
+        touched: its `updated` moves with each step, and another version's job idle for
+        `grace` is no longer running anywhere. One transaction per batch of rows: a prune
+        stopped midway has lost nothing else."""
         now = time.time() if now is None else now
         finished = ", ".join("?" * len(FINISHED))
         expired = self._in_batches(
-            "UPDATE jobs SET status = ?, step = '', result = NULL, error_kind = ?, "
-            "error_message = ? "
-            f"WHERE id IN (SELECT id FROM jobs WHERE analyser = ? AND status IN ({finished}) "
-            "AND updated < ? LIMIT ?) "
-            f"AND status IN ({finished}) AND updated < ?",  # again: what a writer changed since
-            (EXPIRED, EXPIRED, EXPIRED_MESSAGE, self.analyser, *FINISHED, now - keep),
-            (*FINISHED, now - keep), batch)
+            "UPDATE jobs SET result = NULL, expired = ? WHERE id IN (SELECT id FROM jobs "
+            f"WHERE analyser = ? AND status IN ({finished}) AND expired IS NULL AND updated < ? "
+            f"LIMIT ?) AND status IN ({finished}) AND updated < ?",  # again: a writer's change
+            (now, self.analyser, *FINISHED, now - keep), (*FINISHED, now - keep), batch)
         series = self._in_batches(
             "DELETE FROM series WHERE root IN (SELECT root FROM series WHERE updated < ? "
             "LIMIT ?)", (now - window,), (), batch)
         messages = self._in_batches(
             "DELETE FROM messages WHERE msgid IN (SELECT msgid FROM messages WHERE seen < ? "
             "LIMIT ?)", (now - window,), (), batch)
-        gone = "((analyser = ? AND status = ? AND updated < ?) OR (analyser <> ? AND updated < ?))"
-        gone_parameters = (self.analyser, EXPIRED, now - 2 * keep, self.analyser, now - grace)
         jobs = self._in_batches(
-            f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE {gone} AND id NOT IN "
-            f"(SELECT job FROM series WHERE job IS NOT NULL) LIMIT ?) AND {gone}",
-            gone_parameters, gone_parameters, batch)
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE analyser <> ? AND "
+            "updated < ? AND id NOT IN (SELECT job FROM series WHERE job IS NOT NULL) LIMIT ?) "
+            "AND updated < ?", (self.analyser, now - grace), (now - grace,), batch)
         vacuumed = bool(expired or series or messages or jobs) and self.backend.reclaim(self._db())
         return Pruned(expired, jobs, series, messages, vacuumed)
 
