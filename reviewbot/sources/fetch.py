@@ -198,6 +198,9 @@ def _tracking(connection_class: type, session: BoundedSession) -> type:
                 raise urllib3.exceptions.NameResolutionError(self.host, self, err) from err
             except TimeoutError as err:
                 raise urllib3.exceptions.ConnectTimeoutError(self, str(err)) from err
+            except UnicodeError:  # as urllib3 says it
+                raise urllib3.exceptions.LocationParseError(
+                    f"'{name}', label empty or too long") from None
             try:
                 for address in addresses[:-1]:
                     self._dns_host = address
@@ -229,9 +232,10 @@ def resolve(host: str, port: int, session: BoundedSession) -> list[str]:
         try:
             answer["found"] = socket.getaddrinfo(host, port, allowed_gai_family(),
                                                  socket.SOCK_STREAM)
-        except OSError as err:
+        except Exception as err:  # raised to the caller as a direct call would raise it
             answer["error"] = err
-        done.set()
+        finally:
+            done.set()
 
     threading.Thread(target=lookup, name="reviewbot-resolve", daemon=True).start()
     while not done.wait(WATCH_STEP):
