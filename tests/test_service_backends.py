@@ -282,3 +282,24 @@ def test_store_prune_prints_what_it_removed_and_refuses_a_bad_keep_days(tmp_path
     done = prune()
     [line] = done.stderr.strip().splitlines()
     assert done.returncode == 2 and "service.toml" in line and "keep_days is a whole" in line
+
+
+def test_a_pruner_prunes_at_start_and_stops_when_asked(tmp_path):
+    import sqlite3
+
+    from reviewbot_web.retention import Pruner
+    from reviewbot_web.store import Store
+
+    store = Store(tmp_path / "reviews.sqlite3", analyser="test")
+    job = store.queue("c@x", 0)
+    store.finish(job.id, a_review("c@x", 1))
+    with sqlite3.connect(tmp_path / "reviews.sqlite3") as db:  # finished 10 days ago
+        db.execute("UPDATE jobs SET updated = updated - 10 * 86400")
+    kept = Pruner(store, 0)  # 0 keeps everything: no thread at all
+    kept.start()
+    kept.stop()
+    assert store.get(job.id).expired is None
+    pruner = Pruner(store, 7, every=3600)
+    pruner.start()
+    pruner.stop()  # at once: the first prune ran, the hourly wait is cut
+    assert store.get(job.id).expired is not None and store.review(job.id) is None
