@@ -229,3 +229,53 @@ void foo_done(struct foo_inode *fi)
     findings = series_step(before, after, "state-imbalance")
     assert [(f.function, f.subject) for f in findings] == [("foo_done", "foo_inode.state:FOO_I_KEEP")]
     assert "left `foo_inode.state:FOO_I_KEEP` clear; after it" in findings[0].message
+
+
+# a void function: both sides of its test return at the end, one after the put
+PORT_DONE = """
+void foo_port_done(struct foo_queue *q)
+{
+	struct foo_port *port;
+
+	port = foo_find_port(q);
+	if (!port) {
+		foo_flush(q);
+		return;
+	}
+	wake_up(&port->wait);
+	foo_port_put(port);
+}
+"""
+
+
+def test_a_put_deleted_from_the_side_of_a_test_that_made_it():
+    after = PORT_DONE.replace("\tfoo_port_put(port);\n", "")
+    [finding] = new_findings(PORT_DONE, after)
+    assert (finding.rule, finding.function, finding.subject) == ("refcount-leak", "foo_port_done", "foo_port_put")
+    assert "`!port` is false" in finding.evidence[-1]
+    assert new_findings(PORT_DONE, PORT_DONE.replace("\twake_up(&port->wait);\n", "")) == []
+
+
+# the two sides of the test end alike once the free is gone: one path out of the function
+QUEUE_EVENT = """
+void foo_queue_event(struct foo_dev *dev, struct foo_regs *regs)
+{
+	if (foo_fifo_in(dev, regs))
+		schedule_work(&dev->work);
+	else
+		foo_pool_free(dev, regs);
+}
+"""
+
+
+def test_a_free_deleted_where_the_paths_merge():
+    after = QUEUE_EVENT.replace("\telse\n\t\tfoo_pool_free(dev, regs);\n", "")
+    [finding] = new_findings(QUEUE_EVENT, after)
+    assert (finding.rule, finding.function, finding.subject) == ("refcount-leak", "foo_queue_event", "foo_pool_free")
+    assert "is false" in finding.evidence[-1]
+    # the same free on the same path, written as an early return
+    moved = QUEUE_EVENT.replace(
+        "\tif (foo_fifo_in(dev, regs))\n\t\tschedule_work(&dev->work);\n\telse\n\t\tfoo_pool_free(dev, regs);\n",
+        "\tif (!foo_fifo_in(dev, regs)) {\n\t\tfoo_pool_free(dev, regs);\n\t\treturn;\n\t}\n"
+        "\tschedule_work(&dev->work);\n")
+    assert new_findings(QUEUE_EVENT, moved) == []

@@ -93,6 +93,7 @@ class Exit:
     deltas: tuple[tuple[str, int], ...] = ()  # net counter movement on this path, key -> amount
     bits: tuple[tuple[str, str], ...] = ()  # flag bits left set/cleared on this path
     path: tuple[int, ...] = ()  # lines of the branch decisions taken, for evidence
+    taken: tuple[bool, ...] = ()  # which way each branch of `path` went (True: its then side)
     # calls made on this path to functions with an effect (summarised in the scanned files, or
     # kernel reference APIs): (callee, line, outcome) where outcome is "ok" or "fail" when a
     # later branch tested the call's result, else None

@@ -186,6 +186,7 @@ class _StateFields(NamedTuple):
     pending: tuple = ()  # subjects whose outcome no branch has decided yet
     known: frozenset = frozenset()  # (condition key, truth) of the conditions decided so far
     path: tuple = ()  # lines of the branch decisions taken
+    taken: tuple = ()  # which way each of them went
     calls: tuple = ()  # (callee, line, outcome or None)
     warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
 
@@ -378,7 +379,8 @@ class _Run:
                 return None
         known = state.known if node.key is None else state.known | {(node.key, truth)}
         warned = state.warned or node.warn_branch == truth
-        return state._replace(known=known, path=state.path + (node.line,), warned=warned)
+        return state._replace(known=known, path=state.path + (node.line,), taken=state.taken + (truth,),
+                              warned=warned)
 
     def _decide(self, state: State, test: tuple, truth: bool) -> State | None:
         subject, sense = test
@@ -638,7 +640,7 @@ class _Run:
         if cls == RET_ZERO and self.body.pointer_return:
             cls = RET_NULL
         exit_ = Exit(line=line, value=cls, locks=state.held, deltas=state.deltas, bits=state.bits,
-                     path=state.path, calls=state.calls)
+                     path=state.path, taken=state.taken, calls=state.calls)
         self.exits.append(exit_)
         self.released[exit_] = self.released.get(exit_, frozenset()) | state.released
         if state.warned:

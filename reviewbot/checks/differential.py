@@ -81,7 +81,7 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
     """Paths that no longer call a release the same path called at the base, and new paths
     that skip the release every base path made after the same acquire: one per release."""
     reported = set()
-    for exit, same in _same_paths(fn, before).items():
+    for exit, same, decisions in _same_paths(fn, before):
         kept = _releases(exit)
         if same:
             for release in sorted(set.intersection(*map(_releases, same)) - kept - reported):
@@ -93,7 +93,7 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
                            f"path {describe_return(exit)} at line {exit.line} without it")
                 evidence = [f"{before.file}:{line}: before the patch, {release}() on this path",
                             f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
-                            f"{_past(fn, exit)}"]
+                            f"{_past(decisions)}"]
                 yield Regression(fn, exit.line, message, evidence, release)
             continue
         for acquire, taken, release in _followed_releases(exit, before):
@@ -104,48 +104,49 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
                        f"ran {release}(); the new return at line {exit.line} skips it")
             evidence = [f"{fn.file}:{taken}: {acquire}()",
                         f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
-                        f"{_past(fn, exit)}"]
+                        f"{_past(decisions)}"]
             yield Regression(fn, exit.line, message, evidence, release)
 
 
 def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that return holding a lock the same path had dropped at the base."""
-    for exit, old, lock, _, _ in _worse_on_same_paths(fn, before, _still_held):
+    for exit, old, lock, _, _, decisions in _worse_on_same_paths(fn, before, _still_held):
         message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
                    f"line {old.line} released `{lock}`; after it, that path "
                    f"{describe_return(exit)} at line {exit.line} still holding it")
         evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} "
                     f"without `{lock}`",
                     f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
-                    f"{_past(fn, exit)}"]
+                    f"{_past(decisions)}"]
         yield Regression(fn, exit.line, message, evidence, lock)
 
 
 def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that leave a flag bit set or a counter higher than the same path did at the base
     (a `clear_bit()`, a `--` or a `kref_put()` deleted from one branch)."""
-    for exit, old, key, change, was in _worse_on_same_paths(fn, before, _worse):
+    for exit, old, key, change, was, decisions in _worse_on_same_paths(fn, before, _worse):
         message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
                    f"line {old.line} left `{key}` {was}; after it, that path "
                    f"{describe_return(exit)} at line {exit.line} leaving it {change}")
         evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
                     f"`{key}` {was}",
                     f"{fn.file}:{exit.line}: {describe_return(exit)} with `{key}` {change}"
-                    f"{_past(fn, exit)}"]
+                    f"{_past(decisions)}"]
         yield Regression(fn, exit.line, message, evidence, key)
 
 
 def _worse_on_same_paths(fn: FunctionFacts, before: FunctionFacts, worse):
-    """(exit, the first of its base paths, subject, now, was) for what `worse(exit, same)`
-    finds a path of `fn` leaves worse than the same paths at the base: each subject once."""
+    """(exit, the first of its base paths, subject, now, was, the path's decisions) for what
+    `worse(exit, same)` finds a path of `fn` leaves worse than the same paths at the base:
+    each subject once."""
     reported = set()
-    for exit, same in _same_paths(fn, before).items():
+    for exit, same, decisions in _same_paths(fn, before):
         if not same:
             continue
         for subject, now, was in worse(exit, same):
             if subject not in reported:
                 reported.add(subject)
-                yield exit, same[0], subject, now, was
+                yield exit, same[0], subject, now, was, decisions
 
 
 def _still_held(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
@@ -211,29 +212,44 @@ def _kind(exit: Exit) -> str:
     return "failure" if exit.value in FAILURES else exit.value
 
 
-def _conditions(fn: FunctionFacts, exit: Exit) -> frozenset[str]:
-    """The conditions a path passes, by their text (lines move; what is tested does not)."""
+def _decisions(fn: FunctionFacts, exit: Exit) -> frozenset[tuple[str, bool]]:
+    """(condition text, which way the path went) for each branch the path passes, by the
+    text (lines move; what is tested does not): the two sides of one `if` are two paths,
+    even where nothing else tells them apart."""
     texts: dict[int, list[str]] = {}
     for cond in fn.conditions:
         texts.setdefault(cond.line, []).append(" ".join(cond.text.split()))
-    return frozenset(text for line in exit.path for text in texts.get(line, ()))
+    return frozenset((text, truth) for line, truth in zip(exit.path, exit.taken)
+                     for text in texts.get(line, ()))
 
 
 def _signature(fn: FunctionFacts, exit: Exit) -> tuple:
-    return _kind(exit), _conditions(fn, exit)
+    return _kind(exit), _decisions(fn, exit)
 
 
 def _releases(exit: Exit) -> set[str]:
     return {name for name, _, _ in exit.calls if release_like(name)}
 
 
-def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> dict[Exit, list[Exit]]:
-    """Each exit now -> the base exits of the same path (the same kind of return past the
-    same conditions); none for a path the series adds."""
+def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, list[Exit], frozenset]]:
+    """(exit now, the base exits of the same path, the decisions of that path): the same kind
+    of return past the same conditions, each taken the same way; none for a path the series
+    adds. Paths that end up doing the same are one exit (the first one's branches name it):
+    a base path no exit now names, past conditions that are all still there, is compared with
+    the exits of the same kind past the same conditions, whichever way they name."""
     by_signature: dict[tuple, list[Exit]] = {}
     for exit in before.exits:
         by_signature.setdefault(_signature(before, exit), []).append(exit)
-    return {exit: by_signature.get(_signature(fn, exit), []) for exit in fn.exits}
+    signatures = {exit: _signature(fn, exit) for exit in fn.exits}
+    pairs = [(exit, by_signature.get(signature, []), signature[1]) for exit, signature in signatures.items()]
+    named = set(signatures.values())
+    for (kind, decisions), same in by_signature.items():
+        if (kind, decisions) in named:
+            continue
+        conditions = frozenset(text for text, _ in decisions)
+        pairs += [(exit, same, decisions) for exit, (now_kind, now) in signatures.items()
+                  if now_kind == kind and frozenset(text for text, _ in now) == conditions]
+    return pairs
 
 
 def _followed_releases(exit: Exit, before: FunctionFacts) -> Iterator[tuple[str, int, str]]:
@@ -253,8 +269,8 @@ def _followed_releases(exit: Exit, before: FunctionFacts) -> Iterator[tuple[str,
             yield name, line, release
 
 
-def _past(fn: FunctionFacts, exit: Exit) -> str:
-    conditions = sorted(_conditions(fn, exit))
-    if not conditions:
+def _past(decisions: frozenset[tuple[str, bool]]) -> str:
+    if not decisions:
         return ""
-    return " (past the tests of " + ", ".join(f"`{text}`" for text in conditions) + ")"
+    return " (where " + ", ".join(f"`{text}` is {'true' if truth else 'false'}"
+                                  for text, truth in sorted(decisions)) + ")"
