@@ -279,3 +279,38 @@ def test_a_free_deleted_where_the_paths_merge():
         "\tif (!foo_fifo_in(dev, regs)) {\n\t\tfoo_pool_free(dev, regs);\n\t\treturn;\n\t}\n"
         "\tschedule_work(&dev->work);\n")
     assert new_findings(QUEUE_EVENT, moved) == []
+
+
+# three tests of the same `error`: each return is past one more of them
+BM_SETUP = """
+int foo_bm_setup(struct foo_dev *dev)
+{
+	int error;
+
+	error = foo_load_header(dev);
+	if (error)
+		return error;
+	error = foo_bm_create(&dev->copy);
+	if (error)
+		return error;
+	error = foo_bm_create(&dev->zero);
+	if (error) {
+		foo_bm_free(&dev->copy);
+		return error;
+	}
+	return 0;
+}
+"""
+
+
+def test_a_free_deleted_past_a_third_test_of_the_same_error():
+    after = BM_SETUP.replace("\tif (error) {\n\t\tfoo_bm_free(&dev->copy);\n\t\treturn error;\n\t}\n",
+                             "\tif (error)\n\t\treturn error;\n")
+    [finding] = new_findings(BM_SETUP, after)
+    assert (finding.rule, finding.function, finding.subject) == ("refcount-leak", "foo_bm_setup", "foo_bm_free")
+    assert "(where `error` is false, `error` is false, `error` is true)" in finding.evidence[-1]
+    # the same free through a cleanup label
+    label = BM_SETUP.replace("\tif (error) {\n\t\tfoo_bm_free(&dev->copy);\n\t\treturn error;\n\t}\n\treturn 0;\n",
+                             "\tif (error)\n\t\tgoto out_free;\n\treturn 0;\nout_free:\n"
+                             "\tfoo_bm_free(&dev->copy);\n\treturn error;\n")
+    assert new_findings(BM_SETUP, label) == []

@@ -81,7 +81,7 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
     """Paths that no longer call a release the same path called at the base, and new paths
     that skip the release every base path made after the same acquire: one per release."""
     reported = set()
-    for exit, same, decisions in _same_paths(fn, before):
+    for exit, same, branches in _same_paths(fn, before):
         kept = _releases(exit)
         if same:
             for release in sorted(set.intersection(*map(_releases, same)) - kept - reported):
@@ -93,7 +93,7 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
                            f"path {describe_return(exit)} at line {exit.line} without it")
                 evidence = [f"{before.file}:{line}: before the patch, {release}() on this path",
                             f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
-                            f"{_past(decisions)}"]
+                            f"{_past(branches)}"]
                 yield Regression(fn, exit.line, message, evidence, release)
             continue
         for acquire, taken, release in _followed_releases(exit, before):
@@ -104,49 +104,49 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
                        f"ran {release}(); the new return at line {exit.line} skips it")
             evidence = [f"{fn.file}:{taken}: {acquire}()",
                         f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
-                        f"{_past(decisions)}"]
+                        f"{_past(branches)}"]
             yield Regression(fn, exit.line, message, evidence, release)
 
 
 def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that return holding a lock the same path had dropped at the base."""
-    for exit, old, lock, _, _, decisions in _worse_on_same_paths(fn, before, _still_held):
+    for exit, old, lock, _, _, branches in _worse_on_same_paths(fn, before, _still_held):
         message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
                    f"line {old.line} released `{lock}`; after it, that path "
                    f"{describe_return(exit)} at line {exit.line} still holding it")
         evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} "
                     f"without `{lock}`",
                     f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
-                    f"{_past(decisions)}"]
+                    f"{_past(branches)}"]
         yield Regression(fn, exit.line, message, evidence, lock)
 
 
 def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that leave a flag bit set or a counter higher than the same path did at the base
     (a `clear_bit()`, a `--` or a `kref_put()` deleted from one branch)."""
-    for exit, old, key, change, was, decisions in _worse_on_same_paths(fn, before, _worse):
+    for exit, old, key, change, was, branches in _worse_on_same_paths(fn, before, _worse):
         message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
                    f"line {old.line} left `{key}` {was}; after it, that path "
                    f"{describe_return(exit)} at line {exit.line} leaving it {change}")
         evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
                     f"`{key}` {was}",
                     f"{fn.file}:{exit.line}: {describe_return(exit)} with `{key}` {change}"
-                    f"{_past(decisions)}"]
+                    f"{_past(branches)}"]
         yield Regression(fn, exit.line, message, evidence, key)
 
 
 def _worse_on_same_paths(fn: FunctionFacts, before: FunctionFacts, worse):
-    """(exit, the first of its base paths, subject, now, was, the path's decisions) for what
+    """(exit, the first of its base paths, subject, now, was, the path's branches) for what
     `worse(exit, same)` finds a path of `fn` leaves worse than the same paths at the base:
     each subject once."""
     reported = set()
-    for exit, same, decisions in _same_paths(fn, before):
+    for exit, same, branches in _same_paths(fn, before):
         if not same:
             continue
         for subject, now, was in worse(exit, same):
             if subject not in reported:
                 reported.add(subject)
-                yield exit, same[0], subject, now, was, decisions
+                yield exit, same[0], subject, now, was, branches
 
 
 def _still_held(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
@@ -212,27 +212,27 @@ def _kind(exit: Exit) -> str:
     return "failure" if exit.value in FAILURES else exit.value
 
 
-def _decisions(fn: FunctionFacts, exit: Exit) -> frozenset[tuple[str, bool]]:
-    """(condition text, which way the path went) for each branch the path passes, by the
-    text (lines move; what is tested does not): the two sides of one `if` are two paths,
-    even where nothing else tells them apart."""
+def _branches(fn: FunctionFacts, exit: Exit) -> tuple[tuple[str, bool], ...]:
+    """(condition text, which way the path went) for each branch the path passes, in order."""
     texts: dict[int, list[str]] = {}
     for cond in fn.conditions:
         texts.setdefault(cond.line, []).append(" ".join(cond.text.split()))
-    return frozenset((text, truth) for line, truth in zip(exit.path, exit.taken)
-                     for text in texts.get(line, ()))
+    return tuple((text, truth) for line, truth in zip(exit.path, exit.taken) for text in texts.get(line, ()))
 
 
 def _signature(fn: FunctionFacts, exit: Exit) -> tuple:
-    return _kind(exit), _decisions(fn, exit)
+    """The kind of return and the branches passed, by their text (lines move; what is tested
+    does not), in any order: the two sides of one `if` are two paths, even where nothing else
+    tells them apart, and so are paths past one more `if (err)`."""
+    return _kind(exit), tuple(sorted(_branches(fn, exit)))
 
 
 def _releases(exit: Exit) -> set[str]:
     return {name for name, _, _ in exit.calls if release_like(name)}
 
 
-def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, list[Exit], frozenset]]:
-    """(exit now, the base exits of the same path, the decisions of that path): the same kind
+def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, list[Exit], tuple]]:
+    """(exit now, the base exits of the same path, the branches of that path): the same kind
     of return past the same conditions, each taken the same way; none for a path the series
     adds. Paths that end up doing the same are one exit (the first one's branches name it):
     a base path no exit now names, past conditions that are all still there, is compared with
@@ -241,14 +241,14 @@ def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, li
     for exit in before.exits:
         by_signature.setdefault(_signature(before, exit), []).append(exit)
     signatures = {exit: _signature(fn, exit) for exit in fn.exits}
-    pairs = [(exit, by_signature.get(signature, []), signature[1]) for exit, signature in signatures.items()]
+    pairs = [(exit, by_signature.get(signature, []), _branches(fn, exit)) for exit, signature in signatures.items()]
     named = set(signatures.values())
-    for (kind, decisions), same in by_signature.items():
-        if (kind, decisions) in named:
+    for (kind, branches), same in by_signature.items():
+        if (kind, branches) in named:
             continue
-        conditions = frozenset(text for text, _ in decisions)
-        pairs += [(exit, same, decisions) for exit, (now_kind, now) in signatures.items()
-                  if now_kind == kind and frozenset(text for text, _ in now) == conditions]
+        conditions = sorted(text for text, _ in branches)
+        pairs += [(exit, same, _branches(before, same[0])) for exit, (now_kind, now) in signatures.items()
+                  if now_kind == kind and sorted(text for text, _ in now) == conditions]
     return pairs
 
 
@@ -269,8 +269,7 @@ def _followed_releases(exit: Exit, before: FunctionFacts) -> Iterator[tuple[str,
             yield name, line, release
 
 
-def _past(decisions: frozenset[tuple[str, bool]]) -> str:
-    if not decisions:
+def _past(branches: tuple[tuple[str, bool], ...]) -> str:
+    if not branches:
         return ""
-    return " (where " + ", ".join(f"`{text}` is {'true' if truth else 'false'}"
-                                  for text, truth in sorted(decisions)) + ")"
+    return " (where " + ", ".join(f"`{text}` is {'true' if truth else 'false'}" for text, truth in branches) + ")"
