@@ -314,3 +314,34 @@ def test_a_free_deleted_past_a_third_test_of_the_same_error():
                              "\tif (error)\n\t\tgoto out_free;\n\treturn 0;\nout_free:\n"
                              "\tfoo_bm_free(&dev->copy);\n\treturn error;\n")
     assert new_findings(BM_SETUP, label) == []
+
+
+# one release API for two objects on the same path
+ADD_CHILD = """
+int foo_add_child(struct foo_dev *dev, struct foo_child *child)
+{
+	int ret;
+
+	child->parent = get_device(&dev->dev);
+	ret = device_register(&child->dev);
+	if (ret) {
+		put_device(child->parent);
+		put_device(&child->dev);
+		return ret;
+	}
+	return 0;
+}
+"""
+
+
+def test_one_of_two_puts_of_the_same_api_deleted():
+    after = ADD_CHILD.replace("\t\tput_device(child->parent);\n", "")
+    [finding] = new_findings(ADD_CHILD, after)
+    assert (finding.rule, finding.function, finding.subject) == ("refcount-leak", "foo_add_child", "put_device")
+    assert "called put_device(child->parent) (line" in finding.message
+    # the same two puts, in the other order or with the object written otherwise
+    swapped = ADD_CHILD.replace("\t\tput_device(child->parent);\n\t\tput_device(&child->dev);\n",
+                                "\t\tput_device(&child->dev);\n\t\tput_device(child->parent);\n")
+    assert new_findings(ADD_CHILD, swapped) == []
+    rewritten = ADD_CHILD.replace("put_device(child->parent)", "put_device(dev_parent(child))")
+    assert new_findings(ADD_CHILD, rewritten) == []

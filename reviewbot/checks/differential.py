@@ -13,7 +13,10 @@ problem, once."""
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from collections.abc import Iterator
+from functools import reduce
 from dataclasses import dataclass
 
 from reviewbot.c.apis import ACCESS_MARKS, NOT_FIELD_LOCKS, acquire_like, release_like
@@ -84,15 +87,17 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
     for exit, same, branches in _same_paths(fn, before):
         kept = _releases(exit)
         if same:
-            for release in sorted(set.intersection(*map(_releases, same)) - kept - reported):
+            # by name, counted: a path that put two objects and now puts one lost a put
+            common = reduce(operator.and_, (Counter(_release_calls(e)) for e in same))
+            for release in sorted(set(common - Counter(_release_calls(exit))) - reported):
                 reported.add(release)
                 old = same[0]
-                line = next(line for name, line, _ in old.calls if name == release)
+                line, call = _lost_call(before, old, fn, exit, release)
                 message = (f"before this patch the path of {fn.name}() that {describe_return(old)} "
-                           f"at line {old.line} called {release}() (line {line}); after it, that "
+                           f"at line {old.line} called {call} (line {line}); after it, that "
                            f"path {describe_return(exit)} at line {exit.line} without it")
-                evidence = [f"{before.file}:{line}: before the patch, {release}() on this path",
-                            f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
+                evidence = [f"{before.file}:{line}: before the patch, {call} on this path",
+                            f"{fn.file}:{exit.line}: {describe_return(exit)} without {call}"
                             f"{_past(branches)}"]
                 yield Regression(fn, exit.line, message, evidence, release)
             continue
@@ -228,7 +233,25 @@ def _signature(fn: FunctionFacts, exit: Exit) -> tuple:
 
 
 def _releases(exit: Exit) -> set[str]:
-    return {name for name, _, _ in exit.calls if release_like(name)}
+    return set(_release_calls(exit))
+
+
+def _release_calls(exit: Exit) -> list[str]:
+    """The release-like calls the path makes, by name, once per call."""
+    return [name for name, _, _ in exit.calls if release_like(name)]
+
+
+def _lost_call(before: FunctionFacts, old: Exit, fn: FunctionFacts, exit: Exit, release: str) -> tuple[int, str]:
+    """(line, the call as `release(object)`) of the call of `release` on the base path `old`
+    whose object no call of it on `exit` releases now (the first one, when all do)."""
+    def objects(facts: FunctionFacts, path: Exit) -> list[tuple[int, str]]:
+        args = {(call.name, call.line): call.args for call in facts.calls}
+        return [(line, " ".join(args[(name, line)][0].split()) if args.get((name, line)) else "")
+                for name, line, _ in path.calls if name == release]
+    was = objects(before, old)
+    now = [text for _, text in objects(fn, exit)]
+    line, text = next(((line, text) for line, text in was if text not in now), was[0])
+    return line, f"{release}({text})"
 
 
 def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, list[Exit], tuple]]:
