@@ -345,3 +345,43 @@ def test_one_of_two_puts_of_the_same_api_deleted():
     assert new_findings(ADD_CHILD, swapped) == []
     rewritten = ADD_CHILD.replace("put_device(child->parent)", "put_device(dev_parent(child))")
     assert new_findings(ADD_CHILD, rewritten) == []
+
+
+# a count inside a tagless union member of the struct: `buf->u.exp.refcount`
+WAIT_NEW = """
+struct foo_buf {
+	int kind;
+	union {
+		struct {
+			struct kref refcount;
+			int fd;
+		} exp;
+		struct {
+			int count;
+		} imp;
+	} u;
+};
+
+struct foo_wait *foo_wait_new(struct foo_priv *priv, struct foo_buf *buf)
+{
+	struct foo_wait *obj;
+
+	obj = kzalloc(sizeof(*obj), GFP_KERNEL);
+	if (!obj) {
+		kref_put(&buf->u.exp.refcount, foo_buf_release);
+		return ERR_PTR(-ENOMEM);
+	}
+	obj->buf = buf;
+	kref_put(&buf->u.exp.refcount, foo_buf_release);
+	return obj;
+}
+"""
+
+
+def test_a_put_of_a_count_in_a_tagless_member_deleted():
+    after = WAIT_NEW.replace("\tif (!obj) {\n\t\tkref_put(&buf->u.exp.refcount, foo_buf_release);\n"
+                             "\t\treturn ERR_PTR(-ENOMEM);\n\t}\n", "\tif (!obj)\n\t\treturn ERR_PTR(-ENOMEM);\n")
+    [finding] = new_findings(WAIT_NEW, after)
+    assert (finding.rule, finding.function, finding.subject) == \
+        ("refcount-leak", "foo_wait_new", "foo_buf.u.exp.refcount")
+    assert new_findings(WAIT_NEW, WAIT_NEW.replace("\tobj->buf = buf;\n", "")) == []

@@ -182,7 +182,9 @@ class _Collector:
         elif kind == "expression_statement":
             self._define_macro(node)
 
-    def _specifier(self, node) -> None:
+    def _specifier(self, node, anonymous: str = "") -> None:
+        """Record an enum's constants or a struct's members; `anonymous`: the name a struct
+        without a tag goes by (`outer.u` for the `union { ... } u;` inside `struct outer`)."""
         kind = node.type
         if kind == "enum_specifier":
             body = node.child_by_field_name("body")
@@ -200,11 +202,12 @@ class _Collector:
         name = node.child_by_field_name("name")
         if body is None:
             return
-        members = self.context.members.setdefault(name.text.decode() if name is not None else "", {})
+        struct = name.text.decode() if name is not None else anonymous
+        members = self.context.members.setdefault(struct, {})
         for member in body.named_children:
             if member.type != "field_declaration":
                 continue
-            member_type, names = self._declared(member)
+            member_type, names = self._declared(member, struct)
             if member_type:
                 members.update(dict.fromkeys(names, member_type))
 
@@ -214,14 +217,19 @@ class _Collector:
             if target and name != target:
                 self.context.typedefs[name] = target
 
-    def _declared(self, node) -> tuple[str | None, list[str]]:
+    def _declared(self, node, outer: str = "") -> tuple[str | None, list[str]]:
         """The type a declaration names (a struct or enum it defines on the way is recorded)
-        and the names it declares."""
+        and the names it declares. A member of `outer` whose struct has no tag (`union { ...
+        } u;`) has the type `outer.u`, so that `x->u.exp.count` is `outer.u.exp.count`."""
         type_node = node.child_by_field_name("type")
-        if type_node is not None:
-            self._specifier(type_node)
         names = [declarator_name(decl)[0] for decl in node.children_by_field_name("declarator")]
-        return type_name(type_node), [name for name in names if name]
+        names = [name for name in names if name]
+        anonymous = f"{outer}.{names[0]}" if outer and len(names) == 1 and type_name(type_node) is None \
+            and type_node is not None and type_node.type in ("struct_specifier", "union_specifier") \
+            and type_node.child_by_field_name("body") is not None else ""
+        if type_node is not None:
+            self._specifier(type_node, anonymous)
+        return type_name(type_node) or anonymous or None, names
 
     def _function(self, node) -> None:
         type_node = node.child_by_field_name("type")
