@@ -385,3 +385,37 @@ def test_a_put_of_a_count_in_a_tagless_member_deleted():
     assert (finding.rule, finding.function, finding.subject) == \
         ("refcount-leak", "foo_wait_new", "foo_buf.u.exp.refcount")
     assert new_findings(WAIT_NEW, WAIT_NEW.replace("\tobj->buf = buf;\n", "")) == []
+
+
+# a counter the error return leaves raised, before the series and after it (another problem)
+WAIT_REQ = """
+int foo_wait_req(struct foo_inode *fi, struct foo_req *rq)
+{
+	int ret = 0;
+
+	refcount_inc(&fi->users);
+	if (foo_wait(rq))
+		ret = -EINTR;
+	foo_req_put(rq);
+	if (ret)
+		goto error;
+	refcount_dec(&fi->users);
+	return 0;
+error:
+	return ret;
+}
+"""
+
+
+def test_a_put_moved_below_the_test_is_reported_beside_an_older_finding_at_the_same_return():
+    after = WAIT_REQ.replace("\tfoo_req_put(rq);\n\tif (ret)\n\t\tgoto error;\n",
+                             "\tif (ret)\n\t\tgoto error;\n\tfoo_req_put(rq);\n")
+    older = series_step(WAIT_REQ, WAIT_REQ, "refcount-leak")
+    assert [f.subject for f in older] == ["foo_inode.users"]
+    findings = series_step(WAIT_REQ, after, "refcount-leak")
+    assert sorted(f.subject for f in findings) == ["foo_inode.users", "foo_req_put"]
+    assert len({f.line for f in findings}) == 1
+    # the put on both sides of the test
+    both = WAIT_REQ.replace("\tfoo_req_put(rq);\n\tif (ret)\n\t\tgoto error;\n",
+                            "\tif (ret) {\n\t\tfoo_req_put(rq);\n\t\tgoto error;\n\t}\n\tfoo_req_put(rq);\n")
+    assert [f.subject for f in series_step(WAIT_REQ, both, "refcount-leak")] == ["foo_inode.users"]

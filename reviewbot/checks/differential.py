@@ -40,17 +40,25 @@ class Regression:
 def findings(rule: Rule, ctx: CheckContext, found: list[Finding], regressions,
              skip=lambda fn: False) -> Iterator[Finding]:
     """The regressions (`regressions(now, before)`) of the compared functions as findings of
-    `rule`, except where the rule's own findings `found` already name that line or subject in
-    that function."""
-    named = {(f.file, f.function, f.line) for f in found} | {(f.file, f.function, f.subject) for f in found}
+    `rule`, once per line and subject, except where the rule's own findings `found` already
+    tell the same problem: they name its subject in that function, or its line and what it
+    releases (a counter left moved at the same return is another problem, and may be older
+    than the series)."""
+    named = {(f.file, f.function, f.subject) for f in found}
+    messages: dict[tuple, list[str]] = {}
+    for f in found:
+        messages.setdefault((f.file, f.function, f.line), []).append(f.message)
     for fn, before in compared(ctx):
         if skip(fn):
             continue
         for regression in regressions(fn, before):
-            if not {(fn.file, fn.name, regression.line), (fn.file, fn.name, regression.subject)} & named:
-                named |= {(fn.file, fn.name, regression.line), (fn.file, fn.name, regression.subject)}
-                yield make_finding(rule, fn, regression.line, regression.message,
-                                   regression.evidence, regression.subject)
+            line, subject = (fn.file, fn.name, regression.line), (fn.file, fn.name, regression.subject)
+            if subject in named or line in named or \
+                    any(regression.subject in message for message in messages.get(line, ())):
+                continue
+            named |= {line, subject}
+            yield make_finding(rule, fn, regression.line, regression.message,
+                               regression.evidence, regression.subject)
 
 
 def reference_like(ctx: CheckContext, key: str) -> bool:
