@@ -419,3 +419,42 @@ def test_a_put_moved_below_the_test_is_reported_beside_an_older_finding_at_the_s
     both = WAIT_REQ.replace("\tfoo_req_put(rq);\n\tif (ret)\n\t\tgoto error;\n",
                             "\tif (ret) {\n\t\tfoo_req_put(rq);\n\t\tgoto error;\n\t}\n\tfoo_req_put(rq);\n")
     assert [f.subject for f in series_step(WAIT_REQ, both, "refcount-leak")] == ["foo_inode.users"]
+
+
+HAS_PINCTRL = """
+int foo_has_pinctrl(void)
+{
+	struct device_node *np;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		np = of_find_compatible_node(NULL, NULL, foo_compats[i]);
+		if (np) {
+			of_node_put(np);
+			return 1;
+		}
+	}
+	return 0;
+}
+"""
+
+
+def test_an_acquire_only_tested_keeps_a_reference_nobody_can_release():
+    after = HAS_PINCTRL.replace(
+        "\t\tnp = of_find_compatible_node(NULL, NULL, foo_compats[i]);\n\t\tif (np) {\n\t\t\tof_node_put(np);\n",
+        "\t\tif (of_find_compatible_node(NULL, NULL, foo_compats[i])) {\n")
+    [finding] = new_findings(HAS_PINCTRL, after)
+    assert (finding.rule, finding.subject) == ("refcount-leak", "of_node_put")
+    assert "tests what of_find_compatible_node() returns" in finding.message
+    assert "keeps it nowhere" in finding.message and "of_node_put()" in finding.message
+    assert new_findings(HAS_PINCTRL, HAS_PINCTRL.replace("foo_compats[i]", "foo_compats[i + 1]")) == []
+    # an acquire that answers 0 or an error code is tested by its nature
+    irq = """
+int foo_irq(struct foo_dev *dev)
+{
+	if (request_irq(dev->irq, foo_isr, 0, "foo", dev))
+		return -EBUSY;
+	return 0;
+}
+"""
+    assert new_findings(HAS_PINCTRL, HAS_PINCTRL + irq) == []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from reviewbot.c.model import DEC, FAILURES, GET, INC, PUT, REFERENCE_KEY, Exit, FunctionFacts
+from reviewbot.c.summaries import ACQUIRE_SENSES, NEVER_FAIL
 from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, describe_path, distinct_paths, describe_return, make_finding
 
@@ -30,6 +31,8 @@ path without giving it back while its other paths do. Two kinds of evidence coun
   called the acquire and saw it succeed returns an error without the release, while another
   path releases it. A path that hands the object to another call first is not reported: that
   callee may own it now.
+- an acquire whose result is only tested (`if (of_find_compatible_node(...))`): the object
+  it returns is kept nowhere, so its reference can never be released.
 
 Only error returns are reported: a function that keeps or returns the reference it took on
 success (a constructor, a `get` or `open` helper) is fine.
@@ -71,7 +74,7 @@ def check(ctx: CheckContext) -> Iterator:
     for fn in ctx.functions():
         if not ctx.fully_known(fn):
             continue
-        for finding in (*_counter_leaks(ctx, fn), *_reference_leaks(ctx, fn)):
+        for finding in (*_counter_leaks(ctx, fn), *_reference_leaks(ctx, fn), *_unkept_references(ctx, fn)):
             if ctx.hunk_only:
                 finding.evidence.append(f"hunk-only: the hunks show all of {fn.name}()")
             found.append(finding)
@@ -176,6 +179,30 @@ def _reference_leaks(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
         evidence += [f"{fn.file}:{e.line}: {describe_return(e)} after {release}(){describe_path(e)}"
                      for e in distinct_paths(released)]
         yield make_finding(RULE, fn, leak.line, message, evidence, acquire)
+
+
+def _unkept_references(ctx: CheckContext, fn: FunctionFacts) -> Iterator:
+    """An acquire whose result is only tested (`if (of_find_node_by_name(...))`): nothing
+    holds the object it returns, so nothing can ever release it. Acquires that answer 0 or
+    an error code, or hand back the pointer they were given (`get_device(dev)`), are not."""
+    pairs = ctx.knowledge.config.reference_pairs
+    tested = {_squashed(cond.text) for cond in fn.conditions}
+    for call in fn.calls:
+        if call.name not in pairs or call.name in NEVER_FAIL or call.name in ACQUIRE_SENSES:
+            continue
+        text = _squashed(f"{call.name}({', '.join(call.args)})")
+        if text in tested or f"!{text}" in tested:
+            release = pairs[call.name]
+            message = (f"{fn.name}() tests what {call.name}() returns at line {call.line} and keeps "
+                       f"it nowhere: the reference it takes is never given back with {release}()")
+            evidence = [f"{fn.file}:{call.line}: `{call.name}({', '.join(call.args)})` is a test; "
+                        f"its object is not stored, so no {release}() can follow"]
+            # named by the release it can never have: what the differential review says too
+            yield make_finding(RULE, fn, call.line, message, evidence, release)
+
+
+def _squashed(text: str) -> str:
+    return "".join(text.split())
 
 
 def _handed_over(fn: FunctionFacts, leak: Exit, released: list[Exit], release: str) -> bool:
