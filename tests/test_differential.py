@@ -458,3 +458,39 @@ int foo_irq(struct foo_dev *dev)
 }
 """
     assert new_findings(HAS_PINCTRL, HAS_PINCTRL + irq) == []
+
+
+# an error label past the return that jumps back to the common exit
+REGISTER = """
+int foo_register(struct foo_dev *dev)
+{
+	int rv;
+
+	mutex_lock(&dev->mutex);
+	dev->id = ida_alloc(&foo_ida, GFP_KERNEL);
+	if (dev->id < 0) {
+		rv = dev->id;
+		goto out;
+	}
+	rv = foo_add(dev);
+	if (rv)
+		goto out_free_id;
+out:
+	mutex_unlock(&dev->mutex);
+	return rv;
+
+out_free_id:
+	ida_free(&foo_ida, dev->id);
+	goto out;
+}
+"""
+
+
+def test_a_release_deleted_from_an_error_label_that_jumps_back_to_the_exit():
+    after = REGISTER.replace("\tida_free(&foo_ida, dev->id);\n", "")
+    [finding] = new_findings(REGISTER, after)
+    assert (finding.rule, finding.subject) == ("refcount-leak", "ida_free")
+    assert finding.line == after.splitlines().index("\treturn rv;") + 1 + series_line_offset()
+    # the path back to the exit unlocks like the others
+    assert series_step(REGISTER, REGISTER, "lock-imbalance") == []
+    assert new_findings(REGISTER, REGISTER.replace("\trv = foo_add(dev);\n", "\trv = foo_add(dev, 0);\n")) == []

@@ -275,6 +275,8 @@ class _Run:
         self.warned: set = set()
         self.gotos: dict[str, list[State]] = {}
         self.labels_seen: set[str] = set()
+        self.tails = _tails(body.nodes)
+        self.rewalking: set[str] = set()
         self.label_blocks: dict[str, tuple] = {}
         self.breaks: list[list[State]] = []
         self.continues: list[list[State]] = []
@@ -333,7 +335,7 @@ class _Run:
             return []
         if isinstance(node, Goto):
             if node.label in self.labels_seen:
-                return []  # backward: a retry of what was already walked
+                return self._back_to_tail(node, states)
             self.gotos.setdefault(node.label, []).extend(
                 self._leave_blocks(s, self._blocks_left_by_goto(s, node.label)) for s in states)
             return []
@@ -344,6 +346,18 @@ class _Run:
                 return []
             return states
         raise TypeError(node)
+
+    def _back_to_tail(self, node: Goto, states: list[State]) -> list[State]:
+        """A backward goto ends its path (a retry repeats what was already walked), except
+        one from past the return that ends its label's code (`out: unlock; return rv;
+        out_put: put; goto out;`): that path runs the code again, to its return."""
+        tail = self.tails.get(node.label)
+        if tail is None or node.line <= tail[-1].line or node.label in self.rewalking:
+            return []
+        self.rewalking.add(node.label)
+        self.seq(tail, [self._leave_blocks(s, self._blocks_left_by_goto(s, node.label)) for s in states])
+        self.rewalking.discard(node.label)
+        return []
 
     def _blocks_left_by_goto(self, state: State, label: str) -> tuple:
         inside = set(self.label_blocks.get(label, ()))
@@ -552,6 +566,8 @@ class _Run:
         held = states[0].held if len(states) == 1 else frozenset.intersection(*(s.held for s in states))
         if any(UNKNOWN_LOCKS in s.held for s in states):
             held |= {UNKNOWN_LOCKS}
+        if self.rewalking and index in table:  # code walked again: held on every walk's paths
+            held = (table[index] & held) | (table[index] & {UNKNOWN_LOCKS})
         table[index] = held
 
     def _assign(self, state: State, var: str, value) -> State:
@@ -674,6 +690,19 @@ def _held_before(facts, start: int, end: int) -> frozenset:
         if start <= op.line <= end and op.op in (ACQUIRE, RELEASE):
             first_op.setdefault(op.lock, op.op)
     return frozenset(lock for lock, op in first_op.items() if op == RELEASE)
+
+
+def _tails(nodes: list) -> dict[str, list]:
+    """Label -> the statements from it through the first return after it, for the labels of
+    the function's own block."""
+    top = nodes[0].body if len(nodes) == 1 and isinstance(nodes[0], Block) else nodes
+    tails = {}
+    for i, node in enumerate(top):
+        if isinstance(node, Label):
+            end = next((j for j in range(i + 1, len(top)) if isinstance(top[j], Return)), None)
+            if end is not None:
+                tails[node.name] = top[i + 1:end + 1]
+    return tails
 
 
 def _collect_labels(nodes: list, blocks: tuple, found: dict) -> None:
