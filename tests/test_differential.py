@@ -494,3 +494,25 @@ def test_a_release_deleted_from_an_error_label_that_jumps_back_to_the_exit():
     # the path back to the exit unlocks like the others
     assert series_step(REGISTER, REGISTER, "lock-imbalance") == []
     assert new_findings(REGISTER, REGISTER.replace("\trv = foo_add(dev);\n", "\trv = foo_add(dev, 0);\n")) == []
+
+
+# a put under a test: the pending work holds a reference already
+SCHEDULE = """
+void foo_rel_schedule(struct foo_rel *rel)
+{
+	foo_rel_get(rel);
+	if (!schedule_work(&rel->work))
+		foo_rel_put(rel);
+}
+"""
+
+
+def test_a_put_deleted_with_the_test_it_was_under():
+    after = SCHEDULE.replace("\tif (!schedule_work(&rel->work))\n\t\tfoo_rel_put(rel);\n", "\tschedule_work(&rel->work);\n")
+    [finding] = new_findings(SCHEDULE, after)
+    assert (finding.rule, finding.subject) == ("refcount-leak", "foo_rel_put")
+    assert "called foo_rel_put(rel) under the test `!schedule_work(&rel->work)`" in finding.message
+    # the test written the other way round, the put kept
+    rewritten = SCHEDULE.replace("\tif (!schedule_work(&rel->work))\n\t\tfoo_rel_put(rel);\n",
+                                 "\tif (schedule_work(&rel->work))\n\t\treturn;\n\tfoo_rel_put(rel);\n")
+    assert new_findings(SCHEDULE, rewritten) == []

@@ -119,6 +119,38 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
                         f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
                         f"{_past(branches)}"]
             yield Regression(fn, exit.line, message, evidence, release)
+        for release, line, test, call in _released_under_deleted_tests(fn, before, exit):
+            if release in kept or release in reported:
+                continue
+            reported.add(release)
+            message = (f"before this patch {fn.name}() called {call} under the test `{test}` "
+                       f"(line {line}); the patch deletes the test and the call, so the path that "
+                       f"{describe_return(exit)} at line {exit.line} never makes it")
+            evidence = [f"{before.file}:{line}: before the patch, {call} under `{test}`",
+                        f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
+                        f"{_past(branches)}"]
+            yield Regression(fn, exit.line, message, evidence, release)
+
+
+def _released_under_deleted_tests(fn: FunctionFacts, before: FunctionFacts, exit: Exit):
+    """(release, its line, the test, the call as written) for each release a base path made
+    under a test the series deleted (`if (!schedule_work(w)) put(x);` become
+    `schedule_work(w);`), where that base path is this new path but for the deleted tests."""
+    texts = {cond.id: " ".join(cond.text.split()) for cond in before.conditions}
+    deleted = set(texts.values()) - {" ".join(cond.text.split()) for cond in fn.conditions}
+    if not deleted:
+        return
+    now = sorted(_branches(fn, exit))
+    calls = {(call.name, call.line): call for call in before.calls}
+    for old in before.exits:
+        if _kind(old) != _kind(exit) or sorted(b for b in _branches(before, old) if b[0] not in deleted) != now:
+            continue
+        for name, line, _ in old.calls:
+            call = calls.get((name, line))
+            tests = [texts[g] for g in call.guards if texts.get(g) in deleted] if call else []
+            if release_like(name) and tests:
+                arg = " ".join(call.args[0].split()) if call.args else ""
+                yield name, line, tests[-1], f"{name}({arg})"
 
 
 def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
