@@ -16,11 +16,11 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Iterator
-from functools import reduce
 from dataclasses import dataclass
+from functools import reduce
 
 from reviewbot.c.apis import ACCESS_MARKS, NOT_FIELD_LOCKS, acquire_like, release_like
-from reviewbot.c.model import FAILURES, REFERENCE_KEY, UNKNOWN_LOCKS, Access, Exit, FunctionFacts
+from reviewbot.c.model import FAILURES, REFERENCE_KEY, UNKNOWN_LOCKS, Access, Call, Condition, Exit, FunctionFacts
 from reviewbot.checks.base import CheckContext, Rule, describe_return, make_finding
 from reviewbot.findings import Finding
 
@@ -92,6 +92,8 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
     """Paths that no longer call a release the same path called at the base, and new paths
     that skip the release every base path made after the same acquire: one per release."""
     reported = set()
+    deleted = {_condition_text(cond) for cond in before.conditions} - \
+        {_condition_text(cond) for cond in fn.conditions}
     for exit, same, branches in _same_paths(fn, before):
         kept = _releases(exit)
         if same:
@@ -119,7 +121,7 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
                         f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
                         f"{_past(branches)}"]
             yield Regression(fn, exit.line, message, evidence, release)
-        for release, line, test, call in _released_under_deleted_tests(fn, before, exit):
+        for release, line, test, call in _released_under_deleted_tests(fn, before, exit, deleted):
             if release in kept or release in reported:
                 continue
             reported.add(release)
@@ -132,14 +134,13 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressi
             yield Regression(fn, exit.line, message, evidence, release)
 
 
-def _released_under_deleted_tests(fn: FunctionFacts, before: FunctionFacts, exit: Exit):
+def _released_under_deleted_tests(fn: FunctionFacts, before: FunctionFacts, exit: Exit, deleted: set[str]):
     """(release, its line, the test, the call as written) for each release a base path made
     under a test the series deleted (`if (!schedule_work(w)) put(x);` become
     `schedule_work(w);`), where that base path is this new path but for the deleted tests."""
-    texts = {cond.id: " ".join(cond.text.split()) for cond in before.conditions}
-    deleted = set(texts.values()) - {" ".join(cond.text.split()) for cond in fn.conditions}
     if not deleted:
         return
+    texts = {cond.id: _condition_text(cond) for cond in before.conditions}
     now = sorted(_branches(fn, exit))
     calls = {(call.name, call.line): call for call in before.calls}
     for old in before.exits:
@@ -149,8 +150,7 @@ def _released_under_deleted_tests(fn: FunctionFacts, before: FunctionFacts, exit
             call = calls.get((name, line))
             tests = [texts[g] for g in call.guards if texts.get(g) in deleted] if call else []
             if release_like(name) and tests:
-                arg = " ".join(call.args[0].split()) if call.args else ""
-                yield name, line, tests[-1], f"{name}({arg})"
+                yield name, line, tests[-1], _written(call)
 
 
 def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
@@ -261,7 +261,7 @@ def _branches(fn: FunctionFacts, exit: Exit) -> tuple[tuple[str, bool], ...]:
     """(condition text, which way the path went) for each branch the path passes, in order."""
     texts: dict[int, list[str]] = {}
     for cond in fn.conditions:
-        texts.setdefault(cond.line, []).append(" ".join(cond.text.split()))
+        texts.setdefault(cond.line, []).append(_condition_text(cond))
     return tuple((text, truth) for line, truth in zip(exit.path, exit.taken) for text in texts.get(line, ()))
 
 
@@ -284,14 +284,22 @@ def _release_calls(exit: Exit) -> list[str]:
 def _lost_call(before: FunctionFacts, old: Exit, fn: FunctionFacts, exit: Exit, release: str) -> tuple[int, str]:
     """(line, the call as `release(object)`) of the call of `release` on the base path `old`
     whose object no call of it on `exit` releases now (the first one, when all do)."""
-    def objects(facts: FunctionFacts, path: Exit) -> list[tuple[int, str]]:
-        args = {(call.name, call.line): call.args for call in facts.calls}
-        return [(line, " ".join(args[(name, line)][0].split()) if args.get((name, line)) else "")
+    def written(facts: FunctionFacts, path: Exit) -> list[tuple[int, str]]:
+        calls = {(call.name, call.line): call for call in facts.calls}
+        return [(line, _written(calls[(name, line)]) if (name, line) in calls else f"{name}()")
                 for name, line, _ in path.calls if name == release]
-    was = objects(before, old)
-    now = [text for _, text in objects(fn, exit)]
-    line, text = next(((line, text) for line, text in was if text not in now), was[0])
-    return line, f"{release}({text})"
+    was = written(before, old)
+    now = [text for _, text in written(fn, exit)]
+    return next(((line, text) for line, text in was if text not in now), was[0])
+
+
+def _written(call: Call) -> str:
+    """A call as `name(its first argument)`: which object it releases."""
+    return f"{call.name}({' '.join(call.args[0].split()) if call.args else ''})"
+
+
+def _condition_text(cond: Condition) -> str:
+    return " ".join(cond.text.split())
 
 
 def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, list[Exit], tuple]]:
