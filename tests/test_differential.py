@@ -516,3 +516,38 @@ def test_a_put_deleted_with_the_test_it_was_under():
     rewritten = SCHEDULE.replace("\tif (!schedule_work(&rel->work))\n\t\tfoo_rel_put(rel);\n",
                                  "\tif (schedule_work(&rel->work))\n\t\treturn;\n\tfoo_rel_put(rel);\n")
     assert new_findings(SCHEDULE, rewritten) == []
+
+
+SHUTDOWN = """
+void foo_shutdown(struct foo_cam *cam)
+{
+	if (!list_empty(&cam->users))
+		foo_power_off(cam);
+	if (cam->mode == FOO_VMALLOC)
+		foo_free_bufs(cam);
+	foo_ctrls_free(cam);
+}
+"""
+
+
+def test_a_new_test_that_splits_a_path_loses_no_release():
+    # the base path past `!list_empty()` now passes one more test: no path lost its free
+    after = SHUTDOWN.replace("\t\tfoo_power_off(cam);\n",
+                             "\t{\n\t\tif (cam->state == FOO_STREAMING)\n\t\t\tfoo_stop_dma(cam);\n"
+                             "\t\tfoo_power_off(cam);\n\t}\n")
+    assert new_findings(SHUTDOWN, after) == []
+
+
+def test_a_put_moved_out_of_the_lock_is_no_unlocked_write():
+    before = """
+void foo_drop(struct foo_priv *priv, struct foo_buf *buf)
+{
+	mutex_lock(&priv->lock);
+	list_del(&buf->next);
+	kref_put(&buf->refcount, foo_buf_release);
+	mutex_unlock(&priv->lock);
+}
+"""
+    after = before.replace("\tkref_put(&buf->refcount, foo_buf_release);\n\tmutex_unlock(&priv->lock);\n",
+                           "\tmutex_unlock(&priv->lock);\n\tkref_put(&buf->refcount, foo_buf_release);\n")
+    assert new_findings(before, after) == []

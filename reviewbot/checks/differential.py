@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import reduce
 
-from reviewbot.c.apis import ACCESS_MARKS, NOT_FIELD_LOCKS, acquire_like, release_like
+from reviewbot.c.apis import ACCESS_MARKS, COUNTER_APIS, NOT_FIELD_LOCKS, acquire_like, release_like
 from reviewbot.c.model import FAILURES, REFERENCE_KEY, UNKNOWN_LOCKS, Access, Call, Condition, Exit, FunctionFacts
 from reviewbot.checks.base import CheckContext, Rule, describe_return, make_finding
 from reviewbot.findings import Finding
@@ -230,7 +230,8 @@ def _moved(amount: int) -> str:
 
 def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regression]:
     """Accesses (with an op in `ops`) of the same field, operation and text that ran under a
-    lock at every base site, and run without it at a site now."""
+    lock at every base site, and run without it at a site now. An access through a counter
+    API (`atomic_*`, `refcount_*`, `kref_*`) is atomic: no lock guards it."""
     held: dict[tuple, frozenset] = {}
     for access in before.accesses:
         ident = (access.key, access.op, access.text)
@@ -239,7 +240,8 @@ def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regr
     for access in fn.accesses:
         ident = (access.key, access.op, access.text)
         if access.op not in ops or ident not in held or UNKNOWN_LOCKS in access.locks \
-                or ident in reported or access.fresh or access.marks & ACCESS_MARKS:
+                or ident in reported or access.fresh or access.marks & ACCESS_MARKS \
+                or access.value in COUNTER_APIS:
             continue
         lost = held[ident] - access.locks - NOT_FIELD_LOCKS - {UNKNOWN_LOCKS}
         if not lost:
@@ -306,14 +308,17 @@ def _same_paths(fn: FunctionFacts, before: FunctionFacts) -> list[tuple[Exit, li
     """(exit now, the base exits of the same path, the branches of that path): the same kind
     of return past the same conditions, each taken the same way; none for a path the series
     adds. Paths that end up doing the same are one exit (the first one's branches name it):
-    a base path no exit now names, past conditions that are all still there, is compared with
-    the exits of the same kind past the same conditions, whichever way they name."""
+    where the series changed no test, a base path no exit now names is compared with the
+    exits of the same kind past the same conditions, whichever way they name (where it did,
+    such a base path is one the new tests split)."""
     by_signature: dict[tuple, list[Exit]] = {}
     for exit in before.exits:
         by_signature.setdefault(_signature(before, exit), []).append(exit)
     signatures = {exit: _signature(fn, exit) for exit in fn.exits}
     pairs = [(exit, by_signature.get(signature, []), _branches(fn, exit)) for exit, signature in signatures.items()]
     named = set(signatures.values())
+    if sorted(map(_condition_text, before.conditions)) != sorted(map(_condition_text, fn.conditions)):
+        return pairs
     for (kind, branches), same in by_signature.items():
         if (kind, branches) in named:
             continue
