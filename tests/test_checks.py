@@ -13,6 +13,7 @@ from reviewbot.checks.suppress import inline_ignored, suppressed
 from reviewbot.findings import Finding
 from reviewbot.knowledge import build_knowledge
 from reviewbot.knowledge.config import Config
+from reviewbot.review import run_checks
 from reviewbot.workspace import HUNK_ONLY, TREE
 
 HEADER = """
@@ -600,3 +601,48 @@ int foo_mode_try(struct foo_inode *fi, int a, int b)
     returns = [line for line in finding.evidence if ": returns" in line]
     # four ways, each moving `users` differently, reach each return: one line for each return
     assert len(returns) == 2, finding.evidence
+
+
+USERS_GUARDED = Config(profiles=[], guards={"foo_inode.users": "foo_inode.lock"})
+
+
+def fingerprints(code: str) -> set[str]:
+    program = analyze_text("foo.c", HEADER + LOCKED_SITES + code)
+    return {f.fingerprint for f in run_checks(CheckContext(program, build_knowledge(program, USERS_GUARDED), TREE))}
+
+
+def test_unlocked_reads_of_one_field_in_one_function_are_one_finding():
+    # at the base the callback read the field once without its guard; the patch reads it twice
+    # under a lock of its own: nothing new (the reads are named together, as one problem)
+    before = """
+static DEFINE_SPINLOCK(foo_cb_lock);
+
+int foo_callback(struct foo_inode *fi)
+{
+	int users = fi->users;
+
+	return users > 0;
+}
+"""
+    after = before.replace("""	int users = fi->users;
+
+	return users > 0;""", """	int busy = 0;
+
+	spin_lock(&foo_cb_lock);
+	if (fi->users)
+		busy = fi->users > 0;
+	spin_unlock(&foo_cb_lock);
+	return busy;""")
+    findings = run(after, "unlocked-read", USERS_GUARDED)
+    assert where(findings) == [("unlocked-read", "foo_callback", "foo_inode.users")]
+    assert any(": also read here, holding `foo_cb_lock`" in line for line in findings[0].evidence)
+    assert fingerprints(after) == fingerprints(before)
+    # a read of the field in a function that did not read it unlocked before is still new
+    added = after + """
+int foo_peek(struct foo_inode *fi)
+{
+	return fi->users;
+}
+"""
+    assert fingerprints(added) - fingerprints(before)
+

@@ -8,7 +8,7 @@ from functools import partial
 from reviewbot.c.apis import ACCESS_MARKS
 from reviewbot.c.model import READ, READ_OPS, WRITE_OPS
 from reviewbot.checks import differential
-from reviewbot.checks.base import CheckContext, Rule, missing_guard, unlocked_finding
+from reviewbot.checks.base import CheckContext, Rule, describe_locks, missing_guard, unlocked_finding
 from reviewbot.checks.gating import gated_changes, is_assertion
 
 RULE = Rule(
@@ -25,7 +25,8 @@ held. Reads marked as intentionally lockless (`READ_ONCE()`, `data_race()`,
 reads in functions that run while the object is not shared (`*_open`, `*_release`,
 `*_evict*`, ...) are not reported, nor are reads of a field that is only written while the
 object is not shared (set up once, then read only). A read that decides a locked change of
-the same field is reported as `check-then-act` instead.
+the same field is reported as `check-then-act` instead. A function that reads a field
+without its lock at several lines gets one finding, naming them all.
 
 Against the base (with a tree), also a read the series moves out of the lock every site of
 it held before (a lock taken later, a test hoisted out of the critical section), guard or
@@ -79,6 +80,10 @@ def _unlocked(ctx: CheckContext) -> Iterator:
     for fn in ctx.functions():
         if ctx.knowledge.is_exclusive(fn):
             continue
+        # one finding per field a function reads without its lock, naming every such read: a
+        # patch that adds a read of a field the function already read unlocked at the base (or
+        # takes another lock around it) has not made anything new
+        unlocked: dict[str, tuple] = {}  # key -> (guard, the reads made without it)
         conditions = {c.id: c for c in fn.conditions}
         for read in fn.accesses:
             if read.op != READ or read.fresh or read.marks & ACCESS_MARKS:
@@ -93,4 +98,10 @@ def _unlocked(ctx: CheckContext) -> Iterator:
                 continue
             if cond is not None and gated_changes(ctx, fn, read.key, guard.lock, cond):
                 continue  # check-then-act reports it
-            yield unlocked_finding(RULE, fn, read, guard, "reads")
+            unlocked.setdefault(read.key, (guard, []))[1].append(read)
+        for guard, reads in unlocked.values():
+            finding = unlocked_finding(RULE, fn, reads[0], guard, "reads")
+            finding.evidence[1:1] = [f"{fn.file}:{read.line}: also read here, holding "
+                                     f"{describe_locks(read.locks)}" for read in reads[1:]]
+            yield finding
+
