@@ -646,3 +646,46 @@ int foo_peek(struct foo_inode *fi)
 """
     assert fingerprints(added) - fingerprints(before)
 
+
+def test_a_bit_every_other_function_tests_without_the_lock_is_stable():
+    state_guarded = Config(profiles=[], guards={"foo_inode.state": "foo_inode.lock"})
+    code = """
+int foo_lookup(struct foo_inode *fi)
+{
+	if (!(fi->state & FOO_READY))
+		return -EINVAL;
+	spin_lock(&fi->lock);
+	fi->state |= FOO_USED;
+	if (fi->state & FOO_BUSY)
+		fi->users++;
+	spin_unlock(&fi->lock);
+	return 0;
+}
+
+void foo_drop(struct foo_inode *fi)
+{
+	if (!(fi->state & FOO_READY))
+		return;
+	spin_lock(&fi->lock);
+	fi->state &= ~FOO_USED;
+	spin_unlock(&fi->lock);
+}
+
+void foo_mark_dying(struct foo_inode *fi)
+{
+	if (!(fi->state & FOO_READY))
+		return;
+	if (fi->state & FOO_BUSY)
+		return;
+	spin_lock(&fi->lock);
+	fi->state |= FOO_DYING;
+	spin_unlock(&fi->lock);
+}
+"""
+    findings = run(code, "unlocked-read", state_guarded)
+    # FOO_READY is tested without the lock everywhere; FOO_BUSY under it in foo_lookup()
+    lines = (HEADER + LOCKED_SITES + code).splitlines()
+    unlocked_busy_test = len(lines) - lines[::-1].index("\tif (fi->state & FOO_BUSY)")
+    assert [(f.function, f.line) for f in findings] == [("foo_mark_dying", unlocked_busy_test)]
+    assert "`fi->state` reads `foo_inode.state`" in findings[0].message
+

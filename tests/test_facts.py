@@ -55,7 +55,7 @@ def test_mmap_reads_iomode_unlocked_and_the_callee_writes_it_locked():
     mmap = program.functions["fuse_file_mmap"]
     assert accesses(mmap) == [
         ("file.private_data", "read", None, 22, []),
-        ("fuse_file.open_flags", "read", None, 26, []),
+        ("fuse_file.open_flags", "read", "& FOPEN_DIRECT_IO", 26, []),
         ("fuse_file.iomode", "read", None, 27, []),
     ]
     read = mmap.accesses[2]
@@ -527,7 +527,7 @@ def minifs():
 
 def test_minifs_mmap_and_cached_io_start(minifs):
     mmap = minifs.functions["minifs_file_mmap"]
-    assert ("minifs_file.open_flags", "read", None, 103, []) in accesses(mmap)
+    assert ("minifs_file.open_flags", "read", "& MOPEN_DIRECT_IO", 103, []) in accesses(mmap)
     start_call = next(c for c in mmap.calls if c.name == "minifs_file_cached_io_start")
     assert (start_call.line, start_call.locks) == (114, frozenset())
     start = minifs.functions["minifs_file_cached_io_start"]
@@ -553,7 +553,7 @@ def test_minifs_lock_wrappers_guards_and_trylock(minifs):
 
 def test_minifs_loop_macro_assertions_and_helpers(minifs):
     count = minifs.functions["minifs_count_dio_writers"]
-    assert ("minifs_file.open_flags", "read", None, 90, ["minifs_inode.lock"]) in accesses(count)
+    assert ("minifs_file.open_flags", "read", "& MOPEN_DIRECT_IO", 90, ["minifs_inode.lock"]) in accesses(count)
     assert minifs.summaries["minifs_inode_backing_set"].must_hold == {"minifs_inode.lock"}
     assert minifs.summaries["minifs_file_add_writer"].must_hold == {"minifs_inode.lock"}
     assert minifs.summaries["minifs_backing_get"].returns_reference

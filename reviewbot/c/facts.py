@@ -616,6 +616,12 @@ class _FunctionWalker:
             return None
         if kind == "identifier":
             return self._constant(node)
+        if kind == "binary_expression" and node.child_by_field_name("operator").type == "&":
+            masked = self._masked_field(node)
+            if masked is not None:  # `fl->flags & FOO_BIT`: the read tests that bit of the word
+                field_node, mask = masked
+                self._field(field_node, READ, f"& {mask}", marks)
+                return None
         if kind == "assignment_expression":
             self._assignment(node, marks)
             return None
@@ -654,6 +660,15 @@ class _FunctionWalker:
             return None
         for child in node.named_children:
             self._read(child, marks)
+        return None
+
+    def _masked_field(self, node):
+        """(the field, the mask's text) of `field & CONSTANT` (either way round), else None."""
+        left, right = _unwrap(node.child_by_field_name("left")), _unwrap(node.child_by_field_name("right"))
+        for field_node, mask in ((left, right), (right, left)):
+            if field_node is not None and mask is not None and field_node.type == "field_expression" \
+                    and mask.type in ("identifier", "number_literal") and self._constant(mask) is not None:
+                return field_node, mask.text.decode()
         return None
 
     def _constant(self, node):

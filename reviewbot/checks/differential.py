@@ -229,16 +229,17 @@ def _moved(amount: int) -> str:
 
 
 def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regression]:
-    """Accesses (with an op in `ops`) of the same field, operation and text that ran under a
-    lock at every base site, and run without it at a site now. An access through a counter
-    API (`atomic_*`, `refcount_*`, `kref_*`) is atomic: no lock guards it."""
+    """Accesses (with an op in `ops`) of the same field, operation, text and value (the bit a
+    read tests) that ran under a lock at every base site, and run without it at a site now. An
+    access through a counter API (`atomic_*`, `refcount_*`, `kref_*`) is atomic: no lock
+    guards it."""
     held: dict[tuple, frozenset] = {}
     for access in before.accesses:
-        ident = (access.key, access.op, access.text)
+        ident = (access.key, access.op, access.text, access.value)
         held[ident] = held.get(ident, access.locks) & access.locks
     reported = set()
     for access in fn.accesses:
-        ident = (access.key, access.op, access.text)
+        ident = (access.key, access.op, access.text, access.value)
         if access.op not in ops or ident not in held or UNKNOWN_LOCKS in access.locks \
                 or ident in reported or access.fresh or access.marks & ACCESS_MARKS \
                 or access.value in COUNTER_APIS:

@@ -96,6 +96,8 @@ def _unlocked(ctx: CheckContext) -> Iterator:
                 continue
             if guard.source == "inferred" and read.key not in shared_writes:
                 continue
+            if _tested_lockless_elsewhere(ctx, fn, read, guard.lock):
+                continue
             if cond is not None and gated_changes(ctx, fn, read.key, guard.lock, cond):
                 continue  # check-then-act reports it
             unlocked.setdefault(read.key, (guard, []))[1].append(read)
@@ -105,3 +107,15 @@ def _unlocked(ctx: CheckContext) -> Iterator:
                                      f"{describe_locks(read.locks)}" for read in reads[1:]]
             yield finding
 
+
+def _tested_lockless_elsewhere(ctx: CheckContext, fn, read, lock: str) -> bool:
+    """A test of one bit of a flag word (`fl->flags & FOO_READY`) that other functions make
+    without the lock too, and no one makes under it: the code treats that bit as stable (set
+    before the object is shared, cleared when it goes away) whatever the word's other bits
+    need. A bit tested under the lock elsewhere is still reported."""
+    if not read.value:
+        return False
+    tests = [(other, access) for other, access in ctx.sites(read.key, {READ})
+             if access.value == read.value and not ctx.knowledge.is_exclusive(other)]
+    return any(other.name != fn.name for other, _ in tests) and \
+        not any(lock in access.locks for _, access in tests)
