@@ -689,3 +689,28 @@ void foo_mark_dying(struct foo_inode *fi)
     assert [(f.function, f.line) for f in findings] == [("foo_mark_dying", unlocked_busy_test)]
     assert "`fi->state` reads `foo_inode.state`" in findings[0].message
 
+
+def test_a_bit_that_makes_something_happen_once_is_not_a_missing_clear():
+    base = """
+struct foo_dev { unsigned long flags; int intf; };
+enum { FOO_RESET, FOO_BUSY };
+
+void foo_reset(struct foo_dev *dev)
+{
+	pm_get(dev->intf);
+	queue_reset(dev->intf);
+}
+"""
+    # the put of a second reset's reference: the bit stays set for the device's life
+    once = base.replace("\tqueue_reset(dev->intf);", """	if (test_and_set_bit(FOO_RESET, &dev->flags))
+		pm_put(dev->intf);
+	queue_reset(dev->intf);""")
+    assert series_step(base, once, "state-imbalance") == []
+    # finding the bit set fails the call: a busy flag, which someone has to clear
+    busy = base.replace("void foo_reset", "int foo_reset").replace("\tqueue_reset(dev->intf);", """	if (test_and_set_bit(FOO_BUSY, &dev->flags))
+		return -EBUSY;
+	queue_reset(dev->intf);
+	return 0;""")
+    assert where(series_step(base, busy, "state-imbalance")) == [
+        ("state-imbalance", "foo_reset", "foo_dev.flags:FOO_BUSY")]
+

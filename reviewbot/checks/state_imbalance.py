@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from functools import partial
 
 from reviewbot.c.model import (REFERENCE_KEY, ADD, ASSIGN, CLEAR_BIT, DEC, FAILURES, GET, INC, PUT, SET_BIT, SUB,
-                               TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, TEST_BIT, WRITE, FunctionFacts)
+                               READ_OPS, TEST_AND_CLEAR_BIT, TEST_AND_SET_BIT, TEST_BIT, WRITE, WRITE_OPS,
+                               FunctionFacts)
 from reviewbot.checks import differential
 from reviewbot.checks.base import CheckContext, Rule, make_finding
 from reviewbot.checks.gating import is_assertion
@@ -25,7 +26,9 @@ RULE = Rule(
 
 - a flag bit that is set (`set_bit()`, `test_and_set_bit()`) and cleared nowhere in the
   analysed files (in hunk-only mode: in what the hunks show), where before the series it
-  was either not used or cleared somewhere;
+  was either not used or cleared somewhere; but not a bit only ever tested and set at once
+  (`if (test_and_set_bit(...))`) where finding it set is no failure: that makes something
+  happen once in the object's life;
 - a tracked counter that before the series was moved both ways in the analysed code and
   after a patch is only moved one way;
 - a pair of functions (named as a pair: a verb pair in their names such as `start`/`end`,
@@ -84,9 +87,24 @@ def _lost_resets(ctx: CheckContext, fn: FunctionFacts, before: FunctionFacts) ->
 
 
 def _uncleared_bits(ctx: CheckContext) -> set[str]:
-    """The flag bits (of the focus) something sets and nothing clears."""
+    """The flag bits (of the focus) something sets and nothing clears, but not a latch."""
     return {key for key in ctx.keys() if ctx.judges_key(key) and ctx.sites(key, SETS)
-            and not ctx.sites(key, CLEARS)}
+            and not ctx.sites(key, CLEARS) and not _once_latch(ctx, key)}
+
+
+def _once_latch(ctx: CheckContext, key: str) -> bool:
+    """A bit that only ever appears as `if (test_and_set_bit(...))` where finding it set is no
+    failure (`return -EBUSY` would be: a busy flag someone must clear) makes something happen
+    once in the object's life: staying set until the object goes away is its purpose."""
+    sites = ctx.sites(key, WRITE_OPS | READ_OPS)
+    if not sites or any(access.op != TEST_AND_SET_BIT or access.in_condition is None
+                        for _, access in sites):
+        return False
+    for fn, access in sites:
+        tests = {c.line for c in fn.conditions if c.id == access.in_condition}
+        if any(exit.value in FAILURES and tests & set(exit.path) for exit in fn.exits):
+            return False
+    return True
 
 
 def _bits_never_cleared(ctx: CheckContext, uncleared: set[str]) -> Iterator:
