@@ -714,3 +714,64 @@ void foo_reset(struct foo_dev *dev)
     assert where(series_step(base, busy, "state-imbalance")) == [
         ("state-imbalance", "foo_reset", "foo_dev.flags:FOO_BUSY")]
 
+
+CONN_LOOKUP = """
+struct foo_conn { refcount_t count; int devt; struct list_head list; };
+
+static LIST_HEAD(foo_conns);
+static DEFINE_MUTEX(foo_conns_lock);
+
+struct foo_conn *foo_conn_get(struct foo_conn *fc)
+{
+	refcount_inc(&fc->count);
+	return fc;
+}
+
+void foo_conn_put(struct foo_conn *fc)
+{
+	if (refcount_dec_and_test(&fc->count))
+		kfree(fc);
+}
+
+int foo_do_open(struct foo_conn *fc, struct file *file)
+{
+	if (!file->private_data)
+		return -EINVAL;
+	return 0;
+}
+
+int foo_conn_open(int devt, struct file *file)
+{
+	struct foo_conn *fc = NULL, *pos;
+	int rc;
+
+	mutex_lock(&foo_conns_lock);
+	list_for_each_entry(pos, &foo_conns, list)
+		if (pos->devt == devt) {
+			foo_conn_get(pos);
+			fc = pos;
+			break;
+		}
+	mutex_unlock(&foo_conns_lock);
+
+	if (!fc)
+		return -ENODEV;
+
+	rc = foo_do_open(fc, file);
+	if (rc)
+		foo_conn_put(fc);
+	return rc;
+}
+"""
+
+
+def test_a_copy_of_a_dereferenced_pointer_is_not_null():
+    # the lookup keeps the reference it took when the open succeeds; `fc = pos` after
+    # `pos->devt` was read cannot be NULL, so no path takes it and returns -ENODEV
+    assert run(CONN_LOOKUP, "refcount-leak") == []
+    # a failure after the lookup that does not put the reference back is still a leak
+    forgotten = CONN_LOOKUP.replace("\trc = foo_do_open", "\tif (!file)\n\t\treturn -EBADF;\n\trc = foo_do_open")
+    leaks = run(forgotten, "refcount-leak")
+    assert [(f.function, f.line) for f in leaks] == [
+        ("foo_conn_open", (HEADER + LOCKED_SITES + forgotten).splitlines().index("\t\treturn -EBADF;") + 1)]
+

@@ -182,6 +182,9 @@ class _FunctionWalker:
         self.guessed: set[str] = set()
         self.aliases: dict[str, str] = {}  # local lock pointer -> lock key
         self.fresh: set[str] = set()  # locals holding a freshly allocated object
+        # locals dereferenced (`pos->dev`) since their last assignment: not NULL, so a copy of
+        # one (`cc = pos;`) is a pointer a later `if (!cc)` finds set
+        self.dereferenced: set[str] = set()
         self.objects: set[str] = set()  # struct variables of the function itself (not pointers)
         self.out: list = []
         self.block_ids = 0
@@ -708,6 +711,10 @@ class _FunctionWalker:
         value = None
         if described is not None:
             value = ("const", described[1]) if described[0] == "const" else described
+        elif _unwrap(value_node) is not None and _unwrap(value_node).type == "identifier" and \
+                _unwrap(value_node).text.decode() in self.dereferenced:
+            value = ("const", RET_POINTER)
+        self.dereferenced.discard(name)
         if value is not None and value[0] == "call":
             callee = self.facts.calls[value[1]].name
             if callee in ERRNO_MAKERS:  # `err = PTR_ERR(p);` before `if (IS_ERR(p))`: the error
@@ -755,6 +762,8 @@ class _FunctionWalker:
         member = node.child_by_field_name("field")
         arrow = node.child_by_field_name("operator").type == "->"
         base_type, guessed = self._type_of(base)
+        if arrow and _unwrap(base) is not None and _unwrap(base).type == "identifier":
+            self.dereferenced.add(_unwrap(base).text.decode())
         if member is not None and base_type:
             self._access(f"{base_type}.{member.text.decode()}", op, node, value, marks, guessed,
                          fresh=self._fresh(node))
