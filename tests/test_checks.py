@@ -775,3 +775,40 @@ def test_a_copy_of_a_dereferenced_pointer_is_not_null():
     assert [(f.function, f.line) for f in leaks] == [
         ("foo_conn_open", (HEADER + LOCKED_SITES + forgotten).splitlines().index("\t\treturn -EBADF;") + 1)]
 
+
+def test_paths_joining_at_one_return_are_told_apart_by_their_branches():
+    code = """
+int foo_truncate(struct foo_inode *fi, int trunc, int dax)
+{
+	int err;
+	bool is_truncate = trunc;
+	bool dax_truncate = is_truncate && dax;
+
+	if (is_truncate)
+		mutex_lock(&fi->big_lock);
+	if (dax_truncate) {
+		spin_lock(&fi->lock);
+		err = foo_break(fi);
+		if (err)
+			goto out_unlock;
+	}
+	err = foo_do_truncate(fi);
+	if (dax_truncate)
+		spin_unlock(&fi->lock);
+out_unlock:
+	if (is_truncate)
+		mutex_unlock(&fi->big_lock);
+	return err;
+}
+"""
+    findings = run(code, "lock-imbalance")
+    # the tests of is_truncate and dax_truncate, each made twice, are one path each: only the
+    # goto that skips the spin_unlock() returns holding a lock
+    assert where(findings) == [("lock-imbalance", "foo_truncate", "foo_inode.lock")]
+    lines = (HEADER + LOCKED_SITES + code).splitlines()
+    ret = lines.index("\treturn err;") + 1
+    branch = lines.index("\t\tif (err)") + 1
+    assert findings[0].message == (
+        f"foo_truncate() returns at line {ret} holding `foo_inode.lock` on one path (through the "
+        f"branches at lines {branch - 5}, {branch - 3}, {branch}, {ret - 2}), without it on the others that reach "
+        f"that return")

@@ -82,8 +82,13 @@ def _imbalances(ctx: CheckContext) -> Iterator:
             if not holding or not free or _conditional_acquire(holding, free):
                 continue
             leak = holding[0]
-            message = (f"{fn.name}() returns holding `{lock}` at line {leak.line} but "
-                       f"without it at line {free[0].line}")
+            elsewhere = [e for e in free if e.line != leak.line]
+            if elsewhere:
+                message = (f"{fn.name}() returns holding `{lock}` at line {leak.line} but "
+                           f"without it at line {elsewhere[0].line}")
+            else:  # paths joining at one return (a goto to a cleanup label) differ in what they hold
+                message = (f"{fn.name}() returns at line {leak.line} holding `{lock}` on one path"
+                           f"{describe_path(leak)}, without it on the others that reach that return")
             op = taken[lock]
             evidence = [f"{fn.file}:{op.line}: `{lock}` taken ({op.api})"]
             evidence += [f"{fn.file}:{e.line}: {describe_return(e)} holding `{lock}`{describe_path(e)}"
