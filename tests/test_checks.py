@@ -812,3 +812,19 @@ out_unlock:
         f"foo_truncate() returns at line {ret} holding `foo_inode.lock` on one path (through the "
         f"branches at lines {branch - 5}, {branch - 3}, {branch}, {ret - 2}), without it on the others that reach "
         f"that return")
+
+
+def test_a_read_in_a_wait_condition_is_lockless_by_design():
+    findings = run("""
+int foo_wait_idle(struct foo_inode *fi)
+{
+	int err = wait_event_interruptible(fi->waitq, fi->users == 0);
+
+	if (err)
+		return err;
+	return fi->users;
+}
+""", "unlocked-read", USERS_GUARDED)
+    # the condition is evaluated again after every wake-up; the read after it is not
+    assert [(f.function, f.line) for f in findings] == [
+        ("foo_wait_idle", HEADER.count("\n") + LOCKED_SITES.count("\n") + 8)]

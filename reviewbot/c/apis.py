@@ -216,5 +216,12 @@ RETURN_TYPES: dict[str, str] = {
 ASSERTIONS = frozenset({"WARN_ON", "WARN_ON_ONCE", "WARN", "WARN_ONCE", "BUG_ON", "VM_BUG_ON",
                         "VM_WARN_ON", "VM_WARN_ON_ONCE", "BUILD_BUG_ON", "lockdep_assert"})
 
+# Sleeping until a condition holds: the macro evaluates its condition (the second argument)
+# again after every wake-up, ordered by the wait queue's barriers and with no lock; the waker
+# changes the state under its lock, then wakes. A read in the condition is lockless by design.
+WAIT_CONDITION_PREFIXES = ("wait_event", "wait_var_event", "io_wait_event")
+WAIT_CONDITION_MARK = "wait_event"  # the mark such a read carries
+
 # Marked accesses: intentional lockless reads or writes.
-ACCESS_MARKS = frozenset({"READ_ONCE", "WRITE_ONCE", "data_race", "smp_load_acquire", "smp_store_release"})
+ACCESS_MARKS = frozenset({"READ_ONCE", "WRITE_ONCE", "data_race", "smp_load_acquire",
+                          "smp_store_release", WAIT_CONDITION_MARK})

@@ -829,6 +829,10 @@ class _FunctionWalker:
             for arg in args:
                 self._read(arg, marks)
             return None
+        if name.startswith(apis.WAIT_CONDITION_PREFIXES):
+            for position, arg in enumerate(args):
+                self._value(arg, marks | {apis.WAIT_CONDITION_MARK} if position == 1 else marks)
+            return self._record_call(node, name, args, visit_args=False)
         if name in apis.ACCESS_MARKS:
             return self._marked(name, args, marks)
         if name in apis.ASSERTIONS:

@@ -21,8 +21,9 @@ RULE = Rule(
 
 **What it finds.** A plain read of a field guarded by a lock, made where that lock is not
 held. Reads marked as intentionally lockless (`READ_ONCE()`, `data_race()`,
-`smp_load_acquire()`), reads inside assertions (`WARN_ON()`), `test_bit()` (atomic) and
-reads in functions that run while the object is not shared (`*_open`, `*_release`,
+`smp_load_acquire()`) or made in the condition of a `wait_event()` (evaluated again after
+every wake-up), reads inside assertions (`WARN_ON()`), `test_bit()` (atomic) and reads in
+functions that run while the object is not shared (`*_open`, `*_release`,
 `*_evict*`, ...) are not reported, nor are reads of a field that is only written while the
 object is not shared (set up once, then read only). A read that decides a locked change of
 the same field is reported as `check-then-act` instead. A function that reads a field
