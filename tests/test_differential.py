@@ -234,6 +234,100 @@ void foo_done(struct foo_inode *fi)
 # a void function: both sides of its test return at the end, one after the put
 PORT_DONE = """
 void foo_port_done(struct foo_queue *q)
+QUEUE = """
+struct foo_req { struct list_head node; int len; };
+struct foo_queue { struct mutex mutex; spinlock_t lock; struct list_head reqs; struct foo_req __rcu *cur; };
+
+void foo_unqueue(struct foo_queue *q, struct foo_req *rq)
+{
+	mutex_lock(&q->mutex);
+	spin_lock(&q->lock);
+	list_del(&rq->node);
+	spin_unlock(&q->lock);
+	mutex_unlock(&q->mutex);
+}
+
+int foo_first_len(struct foo_queue *q)
+{
+	struct foo_req *rq;
+
+	spin_lock(&q->lock);
+	if (list_empty(&q->reqs)) {
+		spin_unlock(&q->lock);
+		return 0;
+	}
+	rq = list_first_entry(&q->reqs, struct foo_req, node);
+	spin_unlock(&q->lock);
+	return rq->len;
+}
+
+void foo_swap(struct foo_queue *q, struct foo_req *rq)
+{
+	struct foo_req *old;
+
+	spin_lock(&q->lock);
+	old = rcu_replace_pointer(q->cur, rq, lockdep_is_held(&q->lock));
+	spin_unlock(&q->lock);
+	kfree_rcu(old, rcu);
+}
+"""
+
+
+def test_a_list_entry_removed_outside_a_lock_it_was_removed_under():
+    after = QUEUE.replace("\tmutex_lock(&q->mutex);\n\tspin_lock", "\tspin_lock") \
+        .replace("\tmutex_unlock(&q->mutex);\n}", "}")
+    findings = new_findings(QUEUE, after)
+    assert [(f.rule, f.function, f.subject) for f in findings] == [
+        ("unlocked-write", "foo_unqueue", "foo_queue.mutex")]
+    assert "`rq->node` ran under `foo_queue.mutex` before this patch" in findings[0].message
+    # the entry removed under both locks, one line lower: nothing
+    moved = QUEUE.replace("\tmutex_lock(&q->mutex);\n", "\tmutex_lock(&q->mutex);\n\n")
+    assert new_findings(QUEUE, moved) == []
+
+
+def test_a_list_head_read_outside_its_lock():
+    after = QUEUE.replace("\tspin_lock(&q->lock);\n\tif (list_empty(&q->reqs)) {\n\t\tspin_unlock(&q->lock);\n"
+                          "\t\treturn 0;\n\t}\n\trq = list_first_entry(&q->reqs, struct foo_req, node);\n"
+                          "\tspin_unlock(&q->lock);\n",
+                          "\tif (list_empty(&q->reqs))\n\t\treturn 0;\n"
+                          "\trq = list_first_entry(&q->reqs, struct foo_req, node);\n")
+    assert after != QUEUE
+    findings = new_findings(QUEUE, after)
+    assert [(f.rule, f.function, f.subject) for f in findings] == [
+        ("unlocked-read", "foo_first_len", "foo_queue.lock")]
+    assert "`q->reqs` ran under `foo_queue.lock` before this patch" in findings[0].message
+
+
+def test_an_rcu_pointer_published_outside_the_lock_that_serialised_its_updates():
+    after = QUEUE.replace("\tspin_lock(&q->lock);\n\told = rcu_replace_pointer(q->cur, rq, lockdep_is_held(&q->lock));\n"
+                          "\tspin_unlock(&q->lock);\n",
+                          "\told = rcu_dereference_raw(q->cur);\n\trcu_assign_pointer(q->cur, rq);\n")
+    assert after != QUEUE
+    findings = new_findings(QUEUE, after)
+    assert [(f.rule, f.function, f.subject) for f in findings] == [("unlocked-write", "foo_swap", "foo_queue.lock")]
+    # published under the lock still: nothing
+    locked = after.replace("\trcu_assign_pointer(q->cur, rq);\n",
+                           "\tspin_lock(&q->lock);\n\trcu_assign_pointer(q->cur, rq);\n\tspin_unlock(&q->lock);\n")
+    assert new_findings(QUEUE, locked) == []
+
+
+def test_a_lock_lost_around_a_read_an_inferred_guard_already_missed():
+    # `fi->mode` is used under `fi->mutex` at four sites, so inference guards it with the
+    # mutex; foo_peek() read it under the spinlock, which the patch drops: the read missed the
+    # mutex before and after (the same finding), and lost the spinlock (a new one)
+    sites = "".join(f"""
+int foo_mode{i}(struct foo_inode *fi)
+{{
+	int mode;
+
+	mutex_lock(&fi->mutex);
+	mode = fi->mode;
+	mutex_unlock(&fi->mutex);
+	return mode;
+}}
+""" for i in range(3))
+    before = sites + """
+void foo_mode_set(struct foo_inode *fi, int mode)
 {
 	struct foo_port *port;
 

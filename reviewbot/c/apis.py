@@ -225,3 +225,26 @@ WAIT_CONDITION_MARK = "wait_event"  # the mark such a read carries
 # Marked accesses: intentional lockless reads or writes.
 ACCESS_MARKS = frozenset({"READ_ONCE", "WRITE_ONCE", "data_race", "smp_load_acquire",
                           "smp_store_release", WAIT_CONDITION_MARK})
+
+# Calls that read or write a struct field passed to them: list heads and entries (passed by
+# address: `list_del(&nt->list)` writes `nt->list`) and RCU-published pointers (passed as
+# the field: `rcu_assign_pointer(phy->pib, pib)` writes `phy->pib`). name -> {argument index:
+# "read" or "write"}. An exchange (`rcu_replace_pointer`) is one write, as `x++` is.
+# `list_empty_careful()` is made for lockless use and is left out.
+def _field_calls(ops: dict[int, str], names: str) -> dict[str, dict[int, str]]:
+    return dict.fromkeys(names.split(), ops)
+
+
+FIELD_CALLS: dict[str, dict[int, str]] = {
+    **_field_calls({0: "write", 1: "write"},
+                   "list_add list_add_tail list_move list_move_tail list_splice list_splice_init "
+                   "list_splice_tail list_splice_tail_init list_replace list_replace_init list_add_rcu "
+                   "list_add_tail_rcu hlist_add_head hlist_add_head_rcu list_bulk_move_tail"),
+    **_field_calls({0: "write"}, "list_del list_del_init list_del_rcu hlist_del hlist_del_init "
+                                 "hlist_del_rcu hlist_del_init_rcu list_rotate_left "
+                                 "rcu_assign_pointer RCU_INIT_POINTER rcu_replace_pointer"),
+    **_field_calls({0: "read"}, "list_empty list_is_singular list_first_entry list_last_entry "
+                                "list_first_entry_or_null list_count_nodes hlist_empty hlist_unhashed "
+                                "rcu_dereference_protected"),
+    **_field_calls({0: "read", 1: "read"}, "list_is_last list_is_first"),
+}

@@ -882,8 +882,24 @@ class _FunctionWalker:
                 self.call_subjects[node.id] = ("count", access)
                 return ("count", access)
             return described
+        if name in apis.FIELD_CALLS:
+            return self._field_call(node, name, args, marks)
         index = self._record_call(node, name, args, visit_args=True, marks=marks)
         return index
+
+    def _field_call(self, node, name: str, args: list, marks: frozenset):
+        """A list or RCU pointer call: the fields it is given are read or written by it."""
+        ops = apis.FIELD_CALLS[name]
+        for i, arg in enumerate(args):
+            target = _unwrap(arg)
+            if target is not None and target.type == "pointer_expression" and \
+                    target.child_by_field_name("operator").type == "&":
+                target = _unwrap(target.child_by_field_name("argument"))
+            if i in ops and target is not None and target.type == "field_expression":
+                self._field(target, WRITE if ops[i] == "write" else READ, name, marks)
+            else:
+                self._value(arg, marks)
+        return self._record_call(node, name, args, visit_args=False)
 
     def _record_call(self, node, name: str, args: list, visit_args: bool, marks: frozenset = frozenset()):
         if visit_args:

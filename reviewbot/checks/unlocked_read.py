@@ -20,7 +20,8 @@ RULE = Rule(
 ## unlocked-read
 
 **What it finds.** A plain read of a field guarded by a lock, made where that lock is not
-held. Reads marked as intentionally lockless (`READ_ONCE()`, `data_race()`,
+held (also a list head looked at through `list_empty()`, `list_first_entry()`, ...).
+Reads marked as intentionally lockless (`READ_ONCE()`, `data_race()`,
 `smp_load_acquire()`) or made in the condition of a `wait_event()` (evaluated again after
 every wake-up), reads inside assertions (`WARN_ON()`), `test_bit()` (atomic) and reads in
 functions that run while the object is not shared (`*_open`, `*_release`,

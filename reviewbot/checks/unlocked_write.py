@@ -18,8 +18,9 @@ RULE = Rule(
     doc="""\
 ## unlocked-write
 
-**What it finds.** A store, increment, decrement or bit change of a field that is guarded
-by a lock (inferred from where the code accesses it under that lock, asserted with
+**What it finds.** A store, increment, decrement or bit change of a field (also a list
+insertion or removal, `list_del(&x->node)`, and an RCU pointer update,
+`rcu_assign_pointer(x->p, v)`) that is guarded by a lock (inferred from where the code accesses it under that lock, asserted with
 `lockdep_assert_held()`/`__must_hold()`, or named by a profile or `.reviewbot.toml`), made
 where that lock is not held. Functions that run while the object is not shared (`*_open`,
 `*_release`, `*_evict*`, `*_init`, `*_alloc`, `*_free`, `*_destroy`, `*_fill_super*`,
