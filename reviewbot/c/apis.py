@@ -166,7 +166,12 @@ _RELEASE_WORDS = frozenset({"put", "free", "release", "unregister", "destroy", "
                             "unlock", "brelse", "relse", "kfree", "vfree", "kvfree", "iput", "dput",
                             "fput", "mntput", "fdput", "mmput", "unreserve", "unprepare"})
 _RELEASE_LAST_WORDS = frozenset({"end", "exit", "stop", "disable", "deinit", "cleanup", "uninit",
-                                 "unuse", "unref", "decref"})
+                                 "unuse", "unref", "decref", "restore"})
+# What a release gives back, by its name: a lock (`folio_unlock`, `release_fault_lock`), a
+# state or context entered earlier (`hid_hw_stop`, `memalloc_nofs_restore`, `*_end`), else a
+# reference, an allocation or another resource.
+_STATE_LAST_WORDS = frozenset({"end", "exit", "stop", "deinit", "uninit", "unuse", "restore"})
+_LOCK_RELEASE_WORDS = frozenset({"release", "put", "drop"})
 
 
 # (not `get`, `find`, `lookup`, `lock`, `open` or `init`: accessors, searches and wrappers
@@ -199,6 +204,17 @@ def release_like(name: str) -> bool:
     `*_unlock`, `*_end`, `*_exit`, `*_stop`, ..."""
     words = [w for w in name.lower().split("_") if w]
     return bool(words) and (not _RELEASE_WORDS.isdisjoint(words) or words[-1] in _RELEASE_LAST_WORDS)
+
+
+def release_kind(name: str) -> str:
+    """"lock", "state" or "reference": what a release-like call gives back, for the rule whose
+    problem a lost one is (lock-imbalance, state-imbalance, refcount-leak)."""
+    words = [w for w in name.lower().split("_") if w]
+    if "unlock" in words or ("lock" in words and not _LOCK_RELEASE_WORDS.isdisjoint(words)):
+        return "lock"
+    if words and words[-1] in _STATE_LAST_WORDS:
+        return "state"
+    return "reference"
 
 
 # Allocators: a variable assigned from one of these is a fresh, unshared object.

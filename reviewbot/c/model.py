@@ -98,6 +98,9 @@ class Exit:
     # kernel reference APIs): (callee, line, outcome) where outcome is "ok" or "fail" when a
     # later branch tested the call's result, else None
     calls: tuple[tuple[str, int, str | None], ...] = ()
+    # (field, line, value or None) of each plain store to a field of a shared object on this
+    # path, in order
+    stores: tuple[tuple[str, int, str | None], ...] = ()
 
 
 @dataclass

@@ -28,8 +28,8 @@ from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reviewbot.c.model import (ACQUIRE, ASSERT, RELEASE, RET_ERRNO, RET_NULL, RET_OTHER, RET_POINTER,
-                               RET_VOID, RET_ZERO, UNKNOWN_LOCKS, Exit)
+from reviewbot.c.model import (ACQUIRE, ASSERT, ASSIGN, RELEASE, RET_ERRNO, RET_NULL, RET_OTHER, RET_POINTER,
+                               RET_VOID, RET_ZERO, UNKNOWN_LOCKS, WRITE, Exit)
 
 # --- the control-flow tree the walker builds -----------------------------------------------
 
@@ -188,6 +188,7 @@ class _StateFields(NamedTuple):
     path: tuple = ()  # lines of the branch decisions taken
     taken: tuple = ()  # which way each of them went
     calls: tuple = ()  # (callee, line, outcome or None)
+    stores: tuple = ()  # (field, line, value) of each store to a shared object's field, in order
     warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
 
 
@@ -264,6 +265,8 @@ class _Run:
         self.body = body
         self.effects = effects
         self.changes = [change_of(access) for access in facts.accesses]  # what each access moves
+        self.stores = [(access.key, access.line, access.value) if access.op in (WRITE, ASSIGN) and not access.fresh
+                       else None for access in facts.accesses]
         self.conditions_reading: dict[str, set] = {}  # variable -> keys of the conditions that read it
         for key, names in body.condition_names.items():
             for name in names:
@@ -513,7 +516,9 @@ class _Run:
             self._record(self.access_locks, node.data, states)
             if node.data in self.body.conditional_accesses:
                 return [s._replace(pending=s.pending + (("count", node.data),)) for s in states]
-            change = self.changes[node.data]
+            change, store = self.changes[node.data], self.stores[node.data]
+            if store is not None:
+                states = [s._replace(stores=s.stores + (store,)) for s in states]
             return [self._change(s, change) for s in states]
         if kind == "lock":
             index, scope, api_op = node.data
@@ -656,7 +661,7 @@ class _Run:
         if cls == RET_ZERO and self.body.pointer_return:
             cls = RET_NULL
         exit_ = Exit(line=line, value=cls, locks=state.held, deltas=state.deltas, bits=state.bits,
-                     path=state.path, taken=state.taken, calls=state.calls)
+                     path=state.path, taken=state.taken, calls=state.calls, stores=state.stores)
         self.exits.append(exit_)
         self.released[exit_] = self.released.get(exit_, frozenset()) | state.released
         if state.warned:

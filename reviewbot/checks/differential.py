@@ -17,9 +17,10 @@ import operator
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 
-from reviewbot.c.apis import ACCESS_MARKS, COUNTER_APIS, NOT_FIELD_LOCKS, acquire_like, release_like
+from reviewbot.c.apis import (ACCESS_MARKS, COUNTER_APIS, NOT_FIELD_LOCKS, acquire_like, release_kind,
+                              release_like)
 from reviewbot.c.model import FAILURES, REFERENCE_KEY, UNKNOWN_LOCKS, Access, Call, Condition, Exit, FunctionFacts
 from reviewbot.checks.base import CheckContext, Rule, describe_return, make_finding
 from reviewbot.findings import Finding
@@ -61,6 +62,39 @@ def findings(rule: Rule, ctx: CheckContext, found: list[Finding], regressions,
                                regression.evidence, regression.subject)
 
 
+def over_unlocked(rule: Rule, ctx: CheckContext, found: list[tuple[Finding, str]], regressions,
+                  skip=lambda fn: False) -> Iterator[Finding]:
+    """The unlocked-access findings of `rule` (`found`: each with the lock it misses), and the
+    accesses the series moved out of a lock (`regressions(now, before)`): a field and lock
+    the rule reports in a function is its own (its guard evidence says more); a lock lost
+    that the rule does not name speaks for the access in its place (what the base held there
+    says more than a guard inferred from other sites, and is news where that guard was
+    missing at the base already)."""
+    lost = {}  # one finding per field a function lost the lock of
+    for fn, before in compared(ctx):
+        for r in regressions(fn, before) if not skip(fn) else ():
+            if _own_lock(ctx, r.access.key, r.lock):
+                lost.setdefault((fn.file, fn.name, r.access.key), (fn, r))
+    said = {(f.file, f.function, f.subject, lock) for f, lock in found}
+    news = [(fn, r) for fn, r in lost.values() if (fn.file, fn.name, r.access.key, r.lock) not in said]
+    replaced = {(fn.file, fn.name, r.line, r.access.key) for fn, r in news}
+    yield from (f for f, _ in found if (f.file, f.function, f.line, f.subject) not in replaced)
+    for fn, regression in news:
+        yield make_finding(rule, fn, regression.line, regression.message, regression.evidence,
+                           regression.subject)
+
+
+def _own_lock(ctx: CheckContext, key: str, lock: str) -> bool:
+    """Whether a lock held around a field at the base can be what guards it: not a lock of
+    another object where the field's struct is defined out of view (another subsystem's
+    object, which that subsystem locks: `cam->s_mutex` around
+    `list_empty(&cam->vdev.fh_list)`). A global lock may guard anything its file handles."""
+    struct = key.partition(".")[0]
+    owner, dot, _ = lock.partition(".")
+    defined = ctx.program.types is not None and struct in ctx.program.types.members
+    return defined or not dot or owner == struct
+
+
 def reference_like(ctx: CheckContext, key: str) -> bool:
     """A reference count now or at the base (the series may have deleted its only put)."""
     return ctx.reference_like(key) or (ctx.base is not None and ctx.base.reference_like(key))
@@ -88,12 +122,14 @@ def _text(ctx: CheckContext, fn: FunctionFacts) -> list[str] | None:
     return version.text.splitlines()[fn.start_line - 1:fn.end_line]
 
 
-def lost_releases(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
-    """Paths that no longer call a release the same path called at the base, and new paths
-    that skip the release every base path made after the same acquire: one per release."""
-    reported = set()
-    deleted = {_condition_text(cond) for cond in before.conditions} - \
-        {_condition_text(cond) for cond in fn.conditions}
+def lost_releases(fn: FunctionFacts, before: FunctionFacts, kind: str) -> Iterator[Regression]:
+    """Paths that no longer call a release (of `kind`: see `release_kind()`) the same path
+    called at the base, and new paths that skip the release every base path made after the
+    same acquire: one per release."""
+    # a release of another kind is another rule's
+    reported = {name for e in before.exits for name, _, _ in e.calls if release_kind(name) != kind}
+    # tests the series took out (one of two alike counts)
+    deleted = set(Counter(map(_condition_text, before.conditions)) - Counter(map(_condition_text, fn.conditions)))
     for exit, same, branches in _same_paths(fn, before):
         kept = _releases(exit)
         if same:
@@ -167,9 +203,11 @@ def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regressio
 
 
 def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
-    """Paths that leave a flag bit set or a counter higher than the same path did at the base
-    (a `clear_bit()`, a `--` or a `kref_put()` deleted from one branch)."""
-    for exit, old, key, change, was, branches in _worse_on_same_paths(fn, before, _worse):
+    """Paths that leave a flag bit set, a counter higher or a field changed where the same
+    path put it back at the base (a `clear_bit()`, a `--`, a `kref_put()` or a store of the
+    saved value deleted from one branch)."""
+    worse = partial(_worse, handed=_handed_over(fn, before))
+    for exit, old, key, change, was, branches in _worse_on_same_paths(fn, before, worse):
         message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
                    f"line {old.line} left `{key}` {was}; after it, that path "
                    f"{describe_return(exit)} at line {exit.line} leaving it {change}")
@@ -203,7 +241,19 @@ def _still_held(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
         yield lock, "held", "released"
 
 
-def _worse(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
+def _handed_over(fn: FunctionFacts, before: FunctionFacts) -> set[str]:
+    """The fields of objects the function now gives to a callee the base did not call: the
+    store that put one back may have moved into it."""
+    new = {call.name for call in fn.calls} - {call.name for call in before.calls}
+    given = {word for call in fn.calls if call.name in new for arg in call.args for word in _words(arg)}
+    return {access.key for access in fn.accesses if _words(access.text)[:1] and _words(access.text)[0] in given}
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c == "_" else " " for c in text).split()
+
+
+def _worse(exit: Exit, same: list[Exit], handed: set[str] = frozenset()) -> Iterator[tuple[str, str, str]]:
     """(key, what this path leaves, what the base's same paths left) for each counter this path
     leaves higher, each bit it leaves set where they did not, and each bit they all cleared
     that it no longer clears. References taken through
@@ -222,6 +272,25 @@ def _worse(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
     # a bit every same path cleared at the base, which this path no longer touches
     for key in set.intersection(*({k for k, op in e.bits if op == "clear"} for e in same)) - bits.keys():
         yield key, "as it found it", "clear"
+    yield from (found for found in _not_put_back(exit, same) if found[0] not in handed)
+
+
+def _not_put_back(exit: Exit, same: list[Exit]) -> Iterator[tuple[str, str, str]]:
+    """A field every same path changed and then stored again at the base (put back: a saved
+    value restored, a state left again), where this path makes the first stores and no longer
+    the last (by the values stored, when they are constants)."""
+    stored: dict[str, list] = {}
+    for key, line, value in exit.stores:
+        stored.setdefault(key, []).append(value)
+    for key, values in sorted(stored.items()):
+        restores = []
+        for e in same:
+            was = [(line, value) for k, line, value in e.stores if k == key]
+            if len(was) <= len(values) or [value for _, value in was[:len(values)]] != values:
+                break
+            restores.append(was[-1][0])
+        else:
+            yield key, "changed", f"put back (line {restores[0]})"
 
 
 def _moved(amount: int) -> str:
@@ -253,7 +322,7 @@ def unlocked_now(fn: FunctionFacts, before: FunctionFacts, ops) -> Iterator[Regr
                    f"after it, line {access.line} runs it without the lock")
         evidence = [f"{fn.file}:{access.line}: {access.op} of `{access.key}` without `{lock}`; "
                     f"every site of it held `{lock}` before the patch"]
-        yield Regression(fn, access.line, message, evidence, access.key, access, lock)
+        yield Regression(fn, access.line, message, evidence, lock, access, lock)
 
 
 def _kind(exit: Exit) -> str:

@@ -32,7 +32,8 @@ helpers whose success returns hold the lock and whose failure returns don't
 (`if (c) lock(); ... if (c) unlock();`), which is one path.
 
 Against the base (with a tree), also a path that dropped a lock at the base and, after the
-series, returns holding it.
+series, returns holding it, or no longer calls the unlock helper it called
+(`folio_unlock()`, `release_fault_lock()`).
 
 **Why it matters.** The path that keeps the lock deadlocks the next taker; usually it is an
 error path added without its `unlock`, or a `return` placed where a `goto out_unlock` was
@@ -62,7 +63,14 @@ above, an `__acquires()` annotation when returning locked is the contract, or a
 def check(ctx: CheckContext) -> Iterator:
     found = list(_imbalances(ctx))
     yield from found
-    yield from differential.findings(RULE, ctx, found, differential.lost_unlocks)
+    yield from differential.findings(RULE, ctx, found, _lost_unlocks)
+
+
+def _lost_unlocks(fn, before) -> Iterator:
+    """Locks the series no longer drops on a path: known lock APIs, and unlock calls known by
+    their name (`folio_unlock()`, `release_fault_lock()`)."""
+    yield from differential.lost_unlocks(fn, before)
+    yield from differential.lost_releases(fn, before, "lock")
 
 
 def _imbalances(ctx: CheckContext) -> Iterator:

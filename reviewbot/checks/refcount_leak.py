@@ -38,9 +38,10 @@ Only error returns are reported: a function that keeps or returns the reference 
 success (a constructor, a `get` or `open` helper) is fine.
 
 Against the base (with a tree), also what the series makes worse, whatever the API: a path
-that called a release at the base (`*_put`, `*_free`, `brelse`, `*_end`, `*_exit`,
-`*_stop`, ... by name, or a put of a reference count) and no longer does, and a new return
-that skips the release every base path made after the same acquire.
+that called a release at the base (`*_put`, `*_free`, `brelse`, `*_unregister`,
+`*_disable`, ... by name, or a put of a reference count) and no longer does, and a new
+return that skips the release every base path made after the same acquire. A lost unlock
+helper is lock-imbalance's, a lost `*_stop()`, `*_end()` or `*_restore()` state-imbalance's.
 
 **Why it matters.** The leaked reference keeps an object alive forever (or a mode counter
 off zero, so the inode never leaves the mode). Error paths are where releases get lost,
@@ -84,7 +85,7 @@ def check(ctx: CheckContext) -> Iterator:
 
 def _lost_releases(ctx: CheckContext, fn: FunctionFacts, before: FunctionFacts) -> Iterator:
     """Releases the series took off a path: calls, and puts of a reference-like counter."""
-    yield from differential.lost_releases(fn, before)
+    yield from differential.lost_releases(fn, before, "reference")
     yield from (r for r in differential.lost_resets(fn, before) if differential.reference_like(ctx, r.subject))
 
 

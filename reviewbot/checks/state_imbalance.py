@@ -39,8 +39,10 @@ RULE = Rule(
   (`WARN_ON(ff->iomode != IOM_UNCACHED)`) or that goes with the counter the two cancel, but
   never resets; directly or through the helpers they call.
 
-Against the base (with a tree), also a path that put a flag bit or a counter back at the
-base and, after the series, leaves it set or moved.
+Against the base (with a tree), also a path that put a flag bit, a counter or a field it
+changed back at the base (a saved value stored back, a state set back) and, after the
+series, leaves it set, moved or changed, or no longer calls what ended a state or restored
+a context there (`hid_hw_stop()`, `memalloc_nofs_restore()`, `*_end()`).
 
 **Why it matters.** An "end" that restores the counter but not the state field its "start"
 changed leaves the object in a mode nobody leaves again; a flag nobody clears makes the
@@ -83,7 +85,8 @@ def check(ctx: CheckContext) -> Iterator:
 
 def _lost_resets(ctx: CheckContext, fn: FunctionFacts, before: FunctionFacts) -> Iterator:
     """State the series no longer puts back on a path (references are refcount-leak's)."""
-    return (r for r in differential.lost_resets(fn, before) if not differential.reference_like(ctx, r.subject))
+    yield from (r for r in differential.lost_resets(fn, before) if not differential.reference_like(ctx, r.subject))
+    yield from differential.lost_releases(fn, before, "state")
 
 
 def _uncleared_bits(ctx: CheckContext) -> set[str]:

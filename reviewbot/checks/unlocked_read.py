@@ -55,10 +55,8 @@ a `READ_ONCE()` when the race is intended, or a `[[suppress]]` entry with
 
 
 def check(ctx: CheckContext) -> Iterator:
-    found = list(_unlocked(ctx))
-    yield from found
-    yield from differential.findings(RULE, ctx, found, partial(_reads_unlocked_now, ctx),
-                                     skip=ctx.knowledge.is_exclusive)
+    yield from differential.over_unlocked(RULE, ctx, list(_unlocked(ctx)), partial(_reads_unlocked_now, ctx),
+                                          skip=ctx.knowledge.is_exclusive)
 
 
 def _reads_unlocked_now(ctx: CheckContext, fn, before) -> Iterator:
@@ -107,7 +105,7 @@ def _unlocked(ctx: CheckContext) -> Iterator:
             finding = unlocked_finding(RULE, fn, reads[0], guard, "reads")
             finding.evidence[1:1] = [f"{fn.file}:{read.line}: also read here, holding "
                                      f"{describe_locks(read.locks)}" for read in reads[1:]]
-            yield finding
+            yield finding, guard.lock
 
 
 def _tested_lockless_elsewhere(ctx: CheckContext, fn, read, lock: str) -> bool:

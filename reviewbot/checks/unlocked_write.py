@@ -55,10 +55,9 @@ or a `[[suppress]]` entry with `rule = "unlocked-write"` in `.reviewbot.toml`.
 
 
 def check(ctx: CheckContext) -> Iterator:
-    found = list(_unlocked(ctx))
-    yield from found
-    yield from differential.findings(RULE, ctx, found, partial(differential.unlocked_now, ops=WRITE_OPS),
-                                     skip=ctx.knowledge.is_exclusive)
+    yield from differential.over_unlocked(RULE, ctx, list(_unlocked(ctx)),
+                                          partial(differential.unlocked_now, ops=WRITE_OPS),
+                                          skip=ctx.knowledge.is_exclusive)
 
 
 def _unlocked(ctx: CheckContext) -> Iterator:
@@ -70,4 +69,4 @@ def _unlocked(ctx: CheckContext) -> Iterator:
                 continue
             guard = missing_guard(ctx, write)
             if guard is not None:
-                yield unlocked_finding(RULE, fn, write, guard, "writes")
+                yield unlocked_finding(RULE, fn, write, guard, "writes"), guard.lock
