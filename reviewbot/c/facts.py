@@ -896,7 +896,7 @@ class _FunctionWalker:
                     target.child_by_field_name("operator").type == "&":
                 target = _unwrap(target.child_by_field_name("argument"))
             if i in ops and target is not None and target.type == "field_expression":
-                self._field(target, WRITE if ops[i] == "write" else READ, name, marks)
+                self._field(target, WRITE if ops[i] == "write" else READ, None, marks)
             else:
                 self._value(arg, marks)
         return self._record_call(node, name, args, visit_args=False)
