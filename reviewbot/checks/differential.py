@@ -147,26 +147,24 @@ def lost_releases(fn: FunctionFacts, before: FunctionFacts, kind: str) -> Iterat
                             f"{_past(branches)}"]
                 yield Regression(fn, exit.line, message, evidence, release)
             continue
-        for acquire, taken, release in _followed_releases(exit, before):
+        # (release, message, where the base made it) of the two other ways a path loses one
+        candidates = [
+            (release, f"before this patch every path out of {fn.name}() that called {acquire}() "
+                      f"ran {release}(); the new return at line {exit.line} skips it",
+             f"{fn.file}:{taken}: {acquire}()")
+            for acquire, taken, release in _followed_releases(exit, before)]
+        candidates += [
+            (release, f"before this patch {fn.name}() called {call} under the test `{test}` "
+                      f"(line {line}); the patch deletes the test and the call, so the path that "
+                      f"{describe_return(exit)} at line {exit.line} never makes it",
+             f"{before.file}:{line}: before the patch, {call} under `{test}`")
+            for release, line, test, call in _released_under_deleted_tests(fn, before, exit, deleted)]
+        for release, message, made in candidates:
             if release in kept or release in reported:
                 continue
             reported.add(release)
-            message = (f"before this patch every path out of {fn.name}() that called {acquire}() "
-                       f"ran {release}(); the new return at line {exit.line} skips it")
-            evidence = [f"{fn.file}:{taken}: {acquire}()",
-                        f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
-                        f"{_past(branches)}"]
-            yield Regression(fn, exit.line, message, evidence, release)
-        for release, line, test, call in _released_under_deleted_tests(fn, before, exit, deleted):
-            if release in kept or release in reported:
-                continue
-            reported.add(release)
-            message = (f"before this patch {fn.name}() called {call} under the test `{test}` "
-                       f"(line {line}); the patch deletes the test and the call, so the path that "
-                       f"{describe_return(exit)} at line {exit.line} never makes it")
-            evidence = [f"{before.file}:{line}: before the patch, {call} under `{test}`",
-                        f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
-                        f"{_past(branches)}"]
+            evidence = [made, f"{fn.file}:{exit.line}: {describe_return(exit)} without {release}()"
+                              f"{_past(branches)}"]
             yield Regression(fn, exit.line, message, evidence, release)
 
 
