@@ -16,6 +16,7 @@ import threading
 import traceback
 
 from reviewbot import __version__, commands
+from reviewbot.c import cache
 from reviewbot.errors import ReviewbotError
 
 EXIT_BAD_INPUT = 2  # a usage or input error, or a server that could not be asked
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if on_main_thread:
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        # a bad cache bound is said now, not by the first put in the middle of a review (in a
+        # server: by every review)
+        cache.max_bytes()
         return args.run(args)
     except ReviewbotError as err:
         print(f"reviewbot: {err}", file=sys.stderr)

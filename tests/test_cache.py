@@ -202,6 +202,16 @@ def test_the_bound_comes_from_the_environment_then_the_user_config(monkeypatch, 
         cache.max_bytes()
 
 
+def test_a_bad_bound_in_the_environment_stops_a_command_before_it_starts(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv(cache.BOUND_ENV, "lots")
+    patch = tmp_path / "0001.patch"
+    patch.write_text("not read: the command stops first")
+    assert cli.main(["check", str(patch)]) == 2
+    assert capsys.readouterr().err == (f"reviewbot: {cache.BOUND_ENV}: must be a whole number of "
+                                       "bytes above 0, not 'lots'\n")
+    assert not cache.cache_root().exists()
+
+
 def test_a_tree_config_cannot_set_the_cache_bound(tmp_path):
     (tmp_path / ".reviewbot.toml").write_text("[limits]\ncache_bytes = 1000\n")
     with pytest.raises(InputError) as caught:

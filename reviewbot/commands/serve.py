@@ -58,6 +58,7 @@ def run(args) -> int:
     if args.demo and not SEED_DIR.is_dir():
         raise InputError(str(SEED_DIR), "--demo needs the fixtures of a reviewbot checkout")
     setup_logging(args.log_format == "json")
+    keep = keep_days(args.keep_days)  # a bad service.toml stops it before anything has started
     try:
         server = waitress.create_server(_lazy_app, host=args.host, port=args.port, threads=8,
                                         clear_untrusted_proxy_headers=True)
@@ -78,7 +79,7 @@ def run(args) -> int:
         raise InputError(args.data or str(default_data_dir()),
                          f"cannot keep reviews here: {getattr(err, 'strerror', None) or err}") from None
     _lazy_app.app = app
-    pruner = Pruner(app.extensions["reviewbot"].store, keep_days(args.keep_days))
+    pruner = Pruner(app.extensions["reviewbot"].store, keep)
     pruner.start()
     print(f"reviewbot: serving on {url}/ (Ctrl-C stops it)", flush=True)
     if args.demo:

@@ -3,7 +3,7 @@
 A server or watcher running for months would otherwise keep every review, every message it
 watched and the rows of every analyser version it ever ran. `keep_days` (`--keep-days`, or
 `keep_days` in service.toml; 0 keeps everything) bounds finished jobs; rows of other analyser
-versions go after GRACE, whatever the setting of this one; the watcher's messages and series
+versions go after GRACE (unless `keep_days` is 0, which prunes nothing); the watcher's messages and series
 go once its grouping no longer reads them. `Pruner` prunes at start and then every EVERY
 seconds on a thread of its own.
 """
