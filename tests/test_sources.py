@@ -458,6 +458,42 @@ def test_a_stalled_name_lookup_is_cut_at_the_deadline_and_a_name_is_kept_for_the
         assert lore.hosts and set(lore.hosts) == {f"archive.test:{port}"}
 
 
+def test_a_server_whose_every_address_hangs_is_given_up_at_the_deadline(monkeypatch):
+    """Each address's connect gets what is left of the deadline, not the time left when the
+    request began: three addresses that never answer take one deadline, not three."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    waiting = []  # a full accept queue: the kernel drops further connects' SYNs, they hang
+    for _ in range(4):
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        waiting.append(client)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "hanging.test":  # three addresses, each 127.0.0.1 written another way
+            found = real_getaddrinfo("127.0.0.1", *args, **kwargs)[0]
+            return [(*found[:4], (spelling, port))
+                    for spelling in ("127.0.0.1", "2130706433", "0x7f000001")]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    url = f"http://hanging.test:{port}/all"
+    started = time.monotonic()
+    try:
+        assert problem([SEED_COVER], TimedOut, lore_url=url, lore_timeout=0.5) == (
+            SEED_COVER, f"{url} did not send the thread within 0.5s (try again later, "
+                        "or a longer --lore-timeout)")
+        assert time.monotonic() - started < 1.2  # three full waits would take 1.5 s
+    finally:
+        for client in waiting:
+            client.close()
+        listener.close()
+
+
 def test_a_server_reached_by_its_resolved_address_is_still_verified_by_its_name(
         monkeypatch, tmp_path):
     """TLS: the certificate is checked against the name asked for, never the address."""

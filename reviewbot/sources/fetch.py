@@ -203,18 +203,25 @@ def _tracking(connection_class: type, session: BoundedSession) -> type:
                     f"'{name}', label empty or too long") from None
             try:
                 for address in addresses[:-1]:
-                    self._dns_host = address
                     try:
-                        return self._tracked_conn()
+                        return self._tracked_conn(address)
                     except (urllib3.exceptions.NewConnectionError,
                             urllib3.exceptions.ConnectTimeoutError):
                         pass  # the next address may answer
-                self._dns_host = addresses[-1]
-                return self._tracked_conn()
+                return self._tracked_conn(addresses[-1])
             finally:
                 self._dns_host = name
 
-        def _tracked_conn(self):
+        def _tracked_conn(self, address: str):
+            # each address gets what is left of the deadline, not what was left when the
+            # request began: a socket joins `sockets` (for the deadline to cut) only once
+            # connected, so nothing else would stop a third dead address
+            left = session.deadline - time.monotonic()
+            if left <= 0 or session.out_of_time():
+                raise urllib3.exceptions.ConnectTimeoutError(self, f"no time left to connect to {address}")
+            if isinstance(self.timeout, (int, float)):
+                self.timeout = min(self.timeout, left)
+            self._dns_host = address
             sock = super()._new_conn()
             session.sockets.append(sock)
             return sock
