@@ -776,6 +776,34 @@ def test_a_copy_of_a_dereferenced_pointer_is_not_null():
         ("foo_conn_open", (HEADER + LOCKED_SITES + forgotten).splitlines().index("\t\treturn -EBADF;") + 1)]
 
 
+def test_a_pointer_dereferenced_only_in_a_branch_may_still_be_null_after_it():
+    code = CONN_LOOKUP + """
+int foo_conn_adopt(struct foo_conn *held, struct foo_conn *pos, int check)
+{
+	struct foo_conn *fc;
+	int devt = 0;
+
+	if (check)
+		devt = pos->devt;
+	fc = pos;
+	foo_conn_get(held);
+	if (!fc)
+		return -ENODEV;
+	held->devt = devt;
+	foo_conn_put(held);
+	return 0;
+}
+"""
+    # the path that skips the branch never dereferenced pos: `if (!fc)` can be taken there
+    lines = (HEADER + LOCKED_SITES + code).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("int foo_conn_adopt("))
+    assert [(f.function, f.line) for f in run(code, "refcount-leak")] == [
+        ("foo_conn_adopt", lines.index("\t\treturn -ENODEV;", start) + 1)]
+    # dereferenced on every path, it is not NULL: nothing leaks
+    always = code.replace("\tif (check)\n\t\tdevt = pos->devt;", "\tdevt = pos->devt;")
+    assert [f.function for f in run(always, "refcount-leak")] == []
+
+
 def test_paths_joining_at_one_return_are_told_apart_by_their_branches():
     code = """
 int foo_truncate(struct foo_inode *fi, int trunc, int dax)

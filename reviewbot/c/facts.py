@@ -284,12 +284,15 @@ class _FunctionWalker:
         self.out.append(item)
 
     def _into(self, target: list, node) -> None:
-        """Walk `node` as a statement whose items go to `target`."""
-        saved = self.out
+        """Walk `node` as a statement whose items go to `target`: a branch, a loop body or a
+        case, which some paths skip."""
+        saved, dereferenced = self.out, set(self.dereferenced)
         self.out = target
         if node is not None:
             self._stmt(node)
         self.out = saved
+        # a pointer dereferenced only where some paths never go is not known set after it
+        self.dereferenced &= dereferenced
 
     def _block(self, node, target: list) -> None:
         self.block_ids += 1

@@ -14,6 +14,7 @@ problem, once."""
 from __future__ import annotations
 
 import operator
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,11 +56,17 @@ def findings(rule: Rule, ctx: CheckContext, found: list[Finding], regressions,
         for regression in regressions(fn, before):
             line, subject = (fn.file, fn.name, regression.line), (fn.file, fn.name, regression.subject)
             if subject in named or line in named or \
-                    any(regression.subject in message for message in messages.get(line, ())):
+                    any(_names(message, regression.subject) for message in messages.get(line, ())):
                 continue
             named |= {line, subject}
             yield make_finding(rule, fn, regression.line, regression.message,
                                regression.evidence, regression.subject)
+
+
+def _names(message: str, subject: str) -> bool:
+    """Whether `message` names `subject` as a whole: `foo.ref` is not named by a message about
+    `foo.refcount`, nor `put` by one that says "put it back"."""
+    return re.search(rf"(?<![\w.>-]){re.escape(subject)}(?![\w])", message) is not None
 
 
 def over_unlocked(rule: Rule, ctx: CheckContext, found: list[tuple[Finding, str]], regressions,
@@ -77,8 +84,9 @@ def over_unlocked(rule: Rule, ctx: CheckContext, found: list[tuple[Finding, str]
                 lost.setdefault((fn.file, fn.name, r.access.key), (fn, r))
     said = {(f.file, f.function, f.subject, lock) for f, lock in found}
     news = [(fn, r) for fn, r in lost.values() if (fn.file, fn.name, r.access.key, r.lock) not in said]
-    replaced = {(fn.file, fn.name, r.line, r.access.key) for fn, r in news}
-    yield from (f for f, _ in found if (f.file, f.function, f.line, f.subject) not in replaced)
+    # by field, not line: the rule's finding sits at the first of the function's reads
+    replaced = {(fn.file, fn.name, r.access.key) for fn, r in news}
+    yield from (f for f, _ in found if (f.file, f.function, f.subject) not in replaced)
     for fn, regression in news:
         yield make_finding(rule, fn, regression.line, regression.message, regression.evidence,
                            regression.subject)
