@@ -198,14 +198,9 @@ def _released_under_deleted_tests(fn: FunctionFacts, before: FunctionFacts, exit
 def lost_unlocks(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
     """Paths that return holding a lock the same path had dropped at the base."""
     for exit, old, lock, _, _, branches in _worse_on_same_paths(fn, before, _still_held):
-        message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
-                   f"line {old.line} released `{lock}`; after it, that path "
-                   f"{describe_return(exit)} at line {exit.line} still holding it")
-        evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} "
-                    f"without `{lock}`",
-                    f"{fn.file}:{exit.line}: {describe_return(exit)} holding `{lock}`"
-                    f"{_past(branches)}"]
-        yield Regression(fn, exit.line, message, evidence, lock)
+        yield _worse_path(fn, before, exit, old, branches, lock,
+                          (f"released `{lock}`", f"without `{lock}`"),
+                          ("still holding it", f"holding `{lock}`"))
 
 
 def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression]:
@@ -214,14 +209,21 @@ def lost_resets(fn: FunctionFacts, before: FunctionFacts) -> Iterator[Regression
     saved value deleted from one branch)."""
     worse = partial(_worse, handed=_handed_over(fn, before))
     for exit, old, key, change, was, branches in _worse_on_same_paths(fn, before, worse):
-        message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
-                   f"line {old.line} left `{key}` {was}; after it, that path "
-                   f"{describe_return(exit)} at line {exit.line} leaving it {change}")
-        evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} with "
-                    f"`{key}` {was}",
-                    f"{fn.file}:{exit.line}: {describe_return(exit)} with `{key}` {change}"
-                    f"{_past(branches)}"]
-        yield Regression(fn, exit.line, message, evidence, key)
+        yield _worse_path(fn, before, exit, old, branches, key,
+                          (f"left `{key}` {was}", f"with `{key}` {was}"),
+                          (f"leaving it {change}", f"with `{key}` {change}"))
+
+
+def _worse_path(fn: FunctionFacts, before: FunctionFacts, exit: Exit, old: Exit, branches,
+                subject: str, then: tuple[str, str], now: tuple[str, str]) -> Regression:
+    """A path the series made worse, said the one way: `then` and `now` are what the path did
+    at the base and does now, as the message says it and as its evidence does."""
+    message = (f"before this patch the path of {fn.name}() that {describe_return(old)} at "
+               f"line {old.line} {then[0]}; after it, that path {describe_return(exit)} at "
+               f"line {exit.line} {now[0]}")
+    evidence = [f"{before.file}:{old.line}: before the patch, {describe_return(old)} {then[1]}",
+                f"{fn.file}:{exit.line}: {describe_return(exit)} {now[1]}{_past(branches)}"]
+    return Regression(fn, exit.line, message, evidence, subject)
 
 
 def _worse_on_same_paths(fn: FunctionFacts, before: FunctionFacts, worse):
