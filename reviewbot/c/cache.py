@@ -132,6 +132,21 @@ def put(digest: str, namespace: str, value) -> None:
     """Store `value`; a cache that cannot be written (read-only, disk full) is skipped, since
     the cache only saves time, and so is a value nested too deep to pickle (a function of
     thousands of nested blocks): it is analysed again next time instead."""
+    try:
+        data = pickled(value)
+    except RecursionError:
+        return
+    put_pickled(digest, namespace, data)
+
+
+def pickled(value) -> bytes:
+    """`value` as `put` stores it (and `get` reads it back)."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def put_pickled(digest: str, namespace: str, data: bytes) -> None:
+    """Store a value already pickled by `pickled`: for a caller that sends the same bytes
+    elsewhere too (an index worker, to the process that gathers the facts)."""
     path = entry_path(digest, namespace)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,16 +155,15 @@ def put(digest: str, namespace: str, value) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            size = f.tell()
+            f.write(data)
         os.replace(tmp, path)
-    except (OSError, RecursionError):
+    except OSError:
         _remove(tmp)
         return
     except BaseException:
         _remove(tmp)
         raise
-    _count_written(size)
+    _count_written(len(data))
 
 
 def _remove(path) -> None:

@@ -24,6 +24,7 @@ import argparse
 import gc
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import time
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[Failure] = []  # odd files in a tree (FIFOs, devices, huge): noted, not indexed
     for path in paths:
         try:
-            digests[path] = digest_of(_read(path, config.limits.file_bytes))
+            digests[path] = digest_of(_read(path, config))
         except InputError as err:
             skipped.append(Failure(path, err.problem))
     paths = list(digests)
@@ -136,7 +137,7 @@ def _top_directory(path: str, inputs: list[str]) -> str:
 
 def _file_coverage(path: str) -> Coverage | str:
     try:
-        return file_coverage(_read(path, Limits().file_bytes))
+        return file_coverage(_read(path, None))
     except InputError as err:  # a FIFO, a device, a huge file, ...
         return err.problem
 
@@ -216,7 +217,7 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, pr
                 if progress:
                     progress.step()
             else:
-                add(result)
+                add(pickle.loads(result))
 
     if jobs == 1 or len(missing) < 2:
         _init_worker(config, namespace)
@@ -233,14 +234,20 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, pr
 def index_file(path: str, config=None, namespace: str | None = None) -> FileFacts:
     """The facts of one file, from the cache when its content was analysed before."""
     namespace = namespace or facts_namespace(config)
-    data = _read(path, (config.limits if config is not None else Limits()).file_bytes)
-    digest = digest_of(data)
-    cached = cache.get(digest, namespace)
+    data = _read(path, config)
+    cached = cache.get(digest_of(data), namespace)
     if isinstance(cached, FileFacts):
         return with_path(cached, path)
+    return pickle.loads(_analysed(path, data, config, namespace))
+
+
+def _analysed(path: str, data: bytes, config, namespace: str) -> bytes:
+    """The facts of a file not in the cache, stored there, and pickled: a worker sends the
+    main process the bytes it stored, so the facts are pickled once, not once more for the
+    pipe."""
     text = data.decode("utf-8", "replace")  # as the workspace decodes: the analysis reads text
-    facts = for_knowledge(analyze({path: FileVersion(path, text)}, config)[path])
-    cache.put(digest, namespace, facts)
+    facts = cache.pickled(for_knowledge(analyze({path: FileVersion(path, text)}, config)[path]))
+    cache.put_pickled(digest_of(data), namespace, facts)
     return facts
 
 
@@ -285,8 +292,8 @@ def facts_namespace(config) -> str:
     return f"filefacts-{digest_of(tables.encode())[:12]}"
 
 
-def _read(path: str, max_bytes: int) -> bytes:
-    return read_file(path, max_bytes, "file_bytes")
+def _read(path: str, config) -> bytes:
+    return read_file(path, (config.limits if config is not None else Limits()).file_bytes, "file_bytes")
 
 
 _worker_config = None
@@ -306,9 +313,12 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent acts
 
 
-def _worker_index_file(path: str) -> FileFacts | Failure:
+def _worker_index_file(path: str) -> bytes | Failure:
+    """The facts of a file the main process did not find in the cache, pickled (see
+    _analysed), or what went wrong."""
     try:
-        return index_file(path, _worker_config, _worker_namespace)
+        data = _read(path, _worker_config)
+        return _analysed(path, data, _worker_config, _worker_namespace)
     except Exception as err:  # reported with the file's name; the other files go on
         return Failure(path, f"{type(err).__name__}: {err}")
 
