@@ -2,7 +2,7 @@
 
     python bench/cache_bench.py [C_DIR] [--entries N]
 
-The values are the index's facts of the .c and .h files under C_DIR (default: the fixtures),
+The values are the index's knowledge parts of the .c and .h files under C_DIR (default: the fixtures),
 stored under N digests (default 2000), each file's facts in turn. Measured in one run, in a
 temporary cache directory, best of 3 rounds:
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from reviewbot.c import cache
 from reviewbot.commands import index
+from reviewbot.knowledge import Config, KnowledgeBuilder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ROUNDS = 3
@@ -42,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="reviewbot-cache-bench-") as scratch:
         os.environ["XDG_CACHE_HOME"] = os.path.join(scratch, "cache")
         os.environ[cache.BOUND_ENV] = str(1 << 50)
-        facts = [index.index_file(path) for path in index.find_sources([args.tree])]
+        paths = index.find_sources([args.tree])
+        builder = KnowledgeBuilder(Config(), paths)
+        facts = [index.index_file(path, builder) for path in paths]
         cache.clear()
         values = [facts[n % len(facts)] for n in range(args.entries)]
         digests = [hashlib.sha1(str(n).encode()).hexdigest() for n in range(args.entries)]

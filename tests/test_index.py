@@ -11,10 +11,12 @@ import pytest
 
 from conftest import FIXTURES
 from reviewbot.c import cache
-from reviewbot.c.model import FileFacts
-from reviewbot.c.parse import parse_c
+from reviewbot.c.model import ASSERT, FileFacts
+from reviewbot.c.parse import digest_of, parse_c
 from reviewbot.cli import main
 from reviewbot.commands import index
+from reviewbot.knowledge import Config, KnowledgeBuilder, load_config
+from reviewbot.knowledge.guards import INFERRED
 
 MINIFS = FIXTURES / "minifs" / "base"
 SOURCES = ("file.c", "inode.c", "iomode.c", "minifs.h")
@@ -136,13 +138,37 @@ def test_only_a_changed_file_is_analysed_again(capsys, tree, monkeypatch):
 
 def test_same_content_at_another_path_keeps_its_own_path(tmp_path):
     text = "struct s { int n; };\nvoid s_inc(struct s *s)\n{\n\ts->n++;\n}\n"
-    (tmp_path / "a.c").write_text(text)
-    (tmp_path / "b.c").write_text(text)
-    first = index.index_file(str(tmp_path / "a.c"))
-    second = index.index_file(str(tmp_path / "b.c"))
-    assert first.path == str(tmp_path / "a.c") and second.path == str(tmp_path / "b.c")
-    assert [f.file for f in second.functions] == [str(tmp_path / "b.c")]
-    assert [f.name for f in second.functions] == ["s_inc"]
+    paths = [str(tmp_path / "a.c"), str(tmp_path / "b.c")]
+    for path in paths:
+        Path(path).write_text(text)
+    builder = KnowledgeBuilder(Config(), paths)
+    for path in paths:
+        index.index_file(path, builder)  # the first puts its part in the cache
+        part = index.index_file(path, builder)  # read from the cache
+        assert [site[0] for site in part.guards.sites["s.n"]] == [path]
+        assert part.pairs.defined == {"s_inc"} and part.functions == 1
+
+
+def test_the_index_knowledge_is_what_the_files_facts_teach(tree):
+    """Parts made by two workers, cached, and merged teach what the facts of the same files
+    teach one at a time."""
+    from reviewbot.c import index_facts
+    from reviewbot.workspace import FileVersion
+
+    paths = index.find_sources([str(tree)])
+    digests = {path: digest_of(Path(path).read_bytes()) for path in paths}
+    config = load_config(str(tree))
+    expected = KnowledgeBuilder(config, paths)
+    for path in sorted(paths, key=os.path.getsize, reverse=True):  # the order the index takes them
+        expected.add(index_facts({path: FileVersion(path, Path(path).read_text())}, config)[path])
+    expected = expected.build()
+    for jobs in (2, 1):  # cold, then from the cache
+        found = index.index_files(paths, digests, config, jobs).knowledge
+        assert found.tracked == expected.tracked and found.pairs == expected.pairs
+        assert found.guards.keys() == expected.guards.keys()
+        assert {key: (g.lock, g.held_sites, g.total_sites, g.sites, g.source) for key, g in found.guards.items()} == \
+            {key: (g.lock, g.held_sites, g.total_sites, g.sites, g.source) for key, g in expected.guards.items()}
+    assert any(guard.source == INFERRED for guard in expected.guards.values())
 
 
 def test_find_sources_in_order_without_hidden_directories(tmp_path):
@@ -264,11 +290,18 @@ def test_index_facts_are_the_full_analysis_facts(tmp_path, name):
 
     text = LOCK_CHAINS if name == "chains.c" else (MINIFS / name).read_text()
     files = {name: FileVersion(name, text)}
-    full = index.for_knowledge(analyze(files, use_cache=False).files[name])
-    lean = index.for_knowledge(index_facts(files)[name])
+    full = kept(analyze(files, use_cache=False).files[name])
+    lean = kept(index_facts(files)[name])
     assert lean == full
     if name == "chains.c":
-        locks = {(fn.name, a.text): a.locks for fn in lean.functions for a in fn.accesses}
+        locks = {(fn[0], a.text): a.locks for fn in lean for a in fn[1]}
         assert locks[("obj_bump", "o->count")] == {"obj.lock"}
         assert locks[("obj_update", "b->next->count")] == {"obj.lock"}
         assert locks[("obj_plain", "o->count")] == frozenset()
+
+
+def kept(facts) -> list:
+    """What the knowledge reads of a file's facts: the accesses (with their lock sets), the
+    locks asserted held, the annotations and the names called, per function."""
+    return [(fn.name, fn.accesses, [op for op in fn.lock_ops if op.op == ASSERT], fn.annotations,
+             sorted({call.name for call in fn.calls})) for fn in facts.functions]

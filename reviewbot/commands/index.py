@@ -2,9 +2,11 @@
 
     reviewbot index fs/fuse --jobs 2
 
-Each file is parsed and its facts extracted in a pool of worker processes; the facts the
-inference reads are stored in the user cache directory by the file's content, so a file that
-has not changed is never parsed again. Then the tracked fields and the guard of each field are inferred from all
+Each file is parsed and its facts extracted in a pool of worker processes, which turn them into
+what the file adds to the knowledge (the accesses and lock sets that are a guard's sites, the
+counters, bits and states it moves, the functions it defines and calls); that part is stored in
+the user cache directory by the file's path and content, so a file that has not changed is
+never parsed again. Then the tracked fields and the guard of each field are inferred from all
 of them. Prints the number of files (found, taken from the cache, failed) and functions,
 tracked fields, guards inferred, seconds. Indexing a tree again where no file has changed
 reuses the last result.
@@ -28,15 +30,14 @@ import pickle
 import signal
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from reviewbot.c import cache, index_facts
 from reviewbot.c.coverage import Coverage, file_coverage
-from reviewbot.c.model import ASSERT, Call, FileFacts, FunctionFacts
 from reviewbot.c.parse import digest_of
 from reviewbot.errors import InputError
 from reviewbot.files import check_file, read_file
-from reviewbot.knowledge import Knowledge, KnowledgeBuilder, load_config
+from reviewbot.knowledge import Knowledge, KnowledgeBuilder, KnowledgePart, load_config
 from reviewbot.knowledge.guards import INFERRED
 from reviewbot.limits import Limits
 from reviewbot.workspace import FileVersion
@@ -59,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
     tree = next((p for p in args.paths if os.path.isdir(p)), None)
     config = load_config(tree)
     paths = find_sources(args.paths, config.limits.file_bytes)
-    namespace = facts_namespace(config)
     digests: dict[str, str] = {}
     skipped: list[Failure] = []  # odd files in a tree (FIFOs, devices, huge): noted, not indexed
     for path in paths:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     paths = list(digests)
     # an unchanged tree under an unchanged config and analyser: the counts of the last index
     tree_key = digest_of("".join(f"{path}\0{digest}\n" for path, digest in digests.items()).encode())
-    tree_namespace = f"index-{namespace}-{digest_of(repr(config).encode())[:12]}"
+    tree_namespace = f"index-{digest_of(repr(config).encode())[:12]}"
     counts = cache.get(tree_key, tree_namespace)
     failures: list[Failure] = []
     if counts is None:
@@ -178,33 +178,34 @@ class Indexed:
     knowledge: Knowledge
     files: int  # files indexed
     functions: int  # functions they define
-    from_cache: int  # files whose facts came from the cache
+    from_cache: int  # files whose knowledge part came from the cache
     failures: list[Failure]  # files whose analysis failed
 
 
 def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, progress=None) -> Indexed:
     """Index every file: one odd file whose analysis fails does not stop the index of a whole
     tree. Cached files are read here; the others go to `jobs` worker processes, largest first
-    so that no big file is left for the end. Each file's facts go into the knowledge as they
-    come and are dropped: a whole tree's would not fit in memory."""
-    namespace = facts_namespace(config)
+    so that no big file is left for the end. A worker analyses a file and sends what it adds
+    to the knowledge (a KnowledgePart, cached too), merged here as it comes: the facts
+    themselves never leave the worker (a whole tree's would not fit in memory)."""
     builder = KnowledgeBuilder(config, paths)
+    namespace = parts_namespace(config, builder)
     files = functions = 0
     failures = []
 
-    def add(facts: FileFacts) -> None:
+    def add(part: KnowledgePart) -> None:
         nonlocal files, functions
-        builder.add(facts)
+        builder.merge(part)
         files += 1
-        functions += len(facts.functions)
+        functions += part.functions
         if progress:
             progress.step()
 
     missing = []
     for path in paths:
-        cached = cache.get(digests[path], namespace)
-        if isinstance(cached, FileFacts):
-            add(with_path(cached, path))
+        cached = cache.get(part_key(path, digests[path]), namespace)
+        if isinstance(cached, KnowledgePart):
+            add(cached)
         else:
             missing.append((os.path.getsize(path), path))
     from_cache = files
@@ -220,76 +221,57 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, pr
                 add(pickle.loads(result))
 
     if jobs == 1 or len(missing) < 2:
-        _init_worker(config, namespace)
+        _init_worker(config, builder, namespace)
         collect(_worker_index_file(path) for path in missing)
     else:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         chunk = max(1, min(16, len(missing) // (jobs * 16)))
-        with context.Pool(jobs, initializer=_init_worker, initargs=(config, namespace)) as pool:
+        with context.Pool(jobs, initializer=_init_worker, initargs=(config, builder, namespace)) as pool:
             collect(pool.imap_unordered(_worker_index_file, missing, chunksize=chunk))
     failures.sort(key=lambda f: f.path)
     return Indexed(builder.build(), files, functions, from_cache, failures)
 
 
-def index_file(path: str, config=None, namespace: str | None = None) -> FileFacts:
-    """The facts of one file, from the cache when its content was analysed before."""
-    namespace = namespace or facts_namespace(config)
+def index_file(path: str, builder: KnowledgeBuilder, config=None) -> KnowledgePart:
+    """What one file adds to `builder`'s knowledge, from the cache when the file was indexed
+    before with the same content at the same path (a part names its file)."""
+    namespace = parts_namespace(config, builder)
     data = _read(path, config)
-    cached = cache.get(digest_of(data), namespace)
-    if isinstance(cached, FileFacts):
-        return with_path(cached, path)
-    return pickle.loads(_analysed(path, data, config, namespace))
+    cached = cache.get(part_key(path, digest_of(data)), namespace)
+    if isinstance(cached, KnowledgePart):
+        return cached
+    return pickle.loads(_analysed(path, data, config, builder, namespace))
 
 
-def _analysed(path: str, data: bytes, config, namespace: str) -> bytes:
-    """The facts of a file not in the cache, stored there, and pickled: a worker sends the
-    main process the bytes it stored, so the facts are pickled once, not once more for the
-    pipe."""
+def _analysed(path: str, data: bytes, config, builder: KnowledgeBuilder, namespace: str) -> bytes:
+    """The knowledge part of a file not in the cache, stored there, and pickled: a worker
+    sends the main process the bytes it stored, so the part is pickled once, not once more
+    for the pipe."""
     text = data.decode("utf-8", "replace")  # as the workspace decodes: the analysis reads text
-    facts = cache.pickled(for_knowledge(analyze({path: FileVersion(path, text)}, config)[path]))
-    cache.put_pickled(digest_of(data), namespace, facts)
-    return facts
-
-
-def for_knowledge(facts: FileFacts) -> FileFacts:
-    """What the index keeps of a file's facts (in its cache, and from a worker to the main
-    process): what the knowledge is built from (every access, the asserted and annotated locks,
-    the functions called, the enums). The rest (conditions, exits, every call site) is most of
-    the facts, and would only be stored, sent and read again for nothing: of the calls, the
-    first of each name is kept, with its line only."""
-    functions = []
-    for fn in facts.functions:
-        first_calls: dict[str, Call] = {}
-        for call in fn.calls:
-            if call.name not in first_calls:
-                first_calls[call.name] = Call(call.name, call.line, frozenset())
-        functions.append(FunctionFacts(
-            name=fn.name, file=fn.file, start_line=fn.start_line, end_line=fn.end_line, static=fn.static,
-            complete=fn.complete, accesses=fn.accesses, lock_ops=[op for op in fn.lock_ops if op.op == ASSERT],
-            calls=list(first_calls.values()), annotations=fn.annotations))
-    return FileFacts(path=facts.path, functions=functions, enums=facts.enums, has_errors=facts.has_errors)
+    facts = analyze({path: FileVersion(path, text)}, config)[path]
+    part = cache.pickled(builder.part(facts))
+    cache.put_pickled(part_key(path, digest_of(data)), namespace, part)
+    return part
 
 
 def analyze(files: dict, config) -> dict:
     """path -> FileFacts of the files, as an index wants them (reviewbot.c.index_facts). No
-    cache of its own: the index caches each file's facts itself, by content."""
+    cache of its own: the index caches each file's knowledge part itself."""
     return index_facts(files, config)
 
 
-def with_path(facts: FileFacts, path: str) -> FileFacts:
-    """Cached facts are stored by content: the same content may be at another path."""
-    if facts.path == path:
-        return facts
-    functions = [replace(fn, file=path) for fn in facts.functions]
-    return replace(facts, path=path, functions=functions)
+def part_key(path: str, digest: str) -> str:
+    """The cache key of a file's part: its content and its path, which the part names."""
+    return digest_of(f"{path}\0{digest}".encode())
 
 
-def facts_namespace(config) -> str:
-    """The cache namespace of file facts: the config tables the facts depend on (lock APIs,
-    reference pairs, type hints); the cache adds the analyser's code version."""
+def parts_namespace(config, builder: KnowledgeBuilder) -> str:
+    """The cache namespace of knowledge parts: the config tables the facts depend on (lock
+    APIs, reference pairs, type hints) and the names of exclusive contexts (whose accesses
+    are no guard's sites); the cache adds the analyser's code version."""
     tables = repr((sorted(config.lock_apis.items()), sorted(config.reference_pairs.items()),
                    sorted(config.type_hints.items()))) if config is not None else ""
-    return f"filefacts-{digest_of(tables.encode())[:12]}"
+    return f"knowledge-part-{digest_of((tables + repr(builder.exclusive.patterns)).encode())[:12]}"
 
 
 def _read(path: str, config) -> bytes:
@@ -297,12 +279,13 @@ def _read(path: str, config) -> bytes:
 
 
 _worker_config = None
+_worker_builder = None
 _worker_namespace = None
 
 
-def _init_worker(config, namespace: str) -> None:
-    global _worker_config, _worker_namespace
-    _worker_config, _worker_namespace = config, namespace
+def _init_worker(config, builder: KnowledgeBuilder, namespace: str) -> None:
+    global _worker_config, _worker_builder, _worker_namespace
+    _worker_config, _worker_builder, _worker_namespace = config, builder, namespace
     _worker_signals()
     gc.enable()  # a forked worker inherits the parent's disabled collector
     gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
@@ -314,11 +297,11 @@ def _worker_signals() -> None:
 
 
 def _worker_index_file(path: str) -> bytes | Failure:
-    """The facts of a file the main process did not find in the cache, pickled (see
+    """The knowledge part of a file the main process did not find in the cache, pickled (see
     _analysed), or what went wrong."""
     try:
         data = _read(path, _worker_config)
-        return _analysed(path, data, _worker_config, _worker_namespace)
+        return _analysed(path, data, _worker_config, _worker_builder, _worker_namespace)
     except Exception as err:  # reported with the file's name; the other files go on
         return Failure(path, f"{type(err).__name__}: {err}")
 

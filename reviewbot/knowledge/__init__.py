@@ -14,8 +14,8 @@ from reviewbot.knowledge.guards import ASSERTED, INFERRED, Guard, GuardFinder, S
 from reviewbot.knowledge.pairs import Pair, PairFinder
 from reviewbot.knowledge.tracked import TrackedField, TrackedFinder
 
-__all__ = ["Config", "Guard", "Knowledge", "KnowledgeBuilder", "Pair", "Site", "TrackedField", "build_knowledge",
-           "load_config", "profiles_for_paths"]
+__all__ = ["Config", "Guard", "Knowledge", "KnowledgeBuilder", "KnowledgePart", "Pair", "Site", "TrackedField",
+           "build_knowledge", "load_config", "profiles_for_paths"]
 
 
 @dataclass
@@ -49,6 +49,18 @@ def build_knowledge(program, config: Config | None = None) -> Knowledge:
     return builder.build()
 
 
+@dataclass
+class KnowledgePart:
+    """What one file teaches, each finder's share apart. An index makes the parts where the
+    files are analysed (its worker processes) and caches them; the process that gathers the
+    tree only merges them, which costs far less than reading every file's facts again."""
+
+    functions: int  # the functions of the file
+    tracked: TrackedFinder
+    guards: GuardFinder
+    pairs: PairFinder
+
+
 class KnowledgeBuilder:
     """Knowledge from the files' facts added one at a time, so that a caller with a whole tree
     (the index) need not keep every file's facts. `paths`: every file that will be added, for
@@ -63,6 +75,20 @@ class KnowledgeBuilder:
     def add(self, facts) -> None:
         for finder in (self.tracked, self.guards, self.pairs):
             finder.add(facts)
+
+    def part(self, facts) -> KnowledgePart:
+        """What one file's facts add, apart from what the builder holds: to be merged (in
+        file order) by this builder, or by another one with the same config."""
+        part = KnowledgePart(len(facts.functions), TrackedFinder(), GuardFinder(self.exclusive), PairFinder())
+        for finder in (part.tracked, part.guards, part.pairs):
+            finder.add(facts)
+        return part
+
+    def merge(self, part: KnowledgePart) -> None:
+        """What `add` of the part's file would have done."""
+        self.tracked.merge(part.tracked)
+        self.guards.merge(part.guards)
+        self.pairs.merge(part.pairs)
 
     def build(self) -> Knowledge:
         return Knowledge(config=self.config, tracked=self.tracked.result(self.config),

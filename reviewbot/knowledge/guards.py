@@ -108,6 +108,28 @@ class GuardFinder:
                     if assertion not in found:
                         found.append(assertion)
 
+    def merge(self, other: GuardFinder) -> None:
+        """Take in what another finder found (in files added after this one's)."""
+        for key, by_site in other.sites.items():
+            sites = self.sites.setdefault(key, {})
+            for site, seen in by_site.items():
+                if site in sites:
+                    sites[site].held |= seen.held
+                    sites[site].counts_unlocked |= seen.counts_unlocked
+                else:
+                    sites[site] = seen
+        for held, assertions in other.assertions.items():
+            found = self.assertions.setdefault(held, [])
+            found.extend(assertion for assertion in assertions if assertion not in found)
+
+    def __getstate__(self) -> dict:
+        # a finder sent or stored (an index's part of one file) leaves the name patterns
+        # behind: they are the builder's, and merging needs none
+        return {"sites": self.sites, "assertions": self.assertions}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, exclusive=None)
+
     def result(self, config: Config) -> dict[str, Guard]:
         guards = {}
         for key, by_site in self.sites.items():

@@ -65,6 +65,15 @@ class PairFinder:
                 for amount, net in moved.items():
                     self.moves.setdefault((key, amount), {1: [], -1: []})[net].append(function.name)
 
+    def merge(self, other: PairFinder) -> None:
+        """Take in what another finder found (in files added after this one's)."""
+        self.defined |= other.defined
+        self.called |= other.called
+        for move, functions in other.moves.items():
+            found = self.moves.setdefault(move, {1: [], -1: []})
+            for net, names in functions.items():
+                found[net].extend(names)
+
     def result(self, config: Config) -> list[Pair]:
         apis = set(config.lock_apis) | set(BIT_OPS) | set(COUNTER_APIS)
         used = self.defined | self.called

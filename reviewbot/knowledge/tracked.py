@@ -51,6 +51,14 @@ class TrackedFinder:
                 elif access.op == ASSIGN and access.value:
                     self.assigned.setdefault(access.key, set()).add(access.value)
 
+    def merge(self, other: TrackedFinder) -> None:
+        """Take in what another finder found (in other files)."""
+        self.enum_constants |= other.enum_constants
+        self.counters |= other.counters
+        self.bits |= other.bits
+        for key, values in other.assigned.items():
+            self.assigned.setdefault(key, set()).update(values)
+
     def result(self, config: Config) -> dict[str, TrackedField]:
         found = {key: COUNTER for key in self.counters}
         found.update((key, BIT) for key in self.bits)
