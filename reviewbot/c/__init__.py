@@ -160,7 +160,7 @@ def index_facts(files: dict, config=None) -> dict:
 
     if sys.getrecursionlimit() < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
-    sources, _, _ = _inputs(files, config)
+    sources = _sources(files)  # an index caches by itself: no digests, no key
     tables = Tables.from_config(config)
     parsed = {path: _parse(text) for path, (text, _) in sources.items()}
     types = merge([collect_file(found.tree.root_node) for found in parsed.values()],
@@ -185,17 +185,19 @@ def _inputs(files: dict, config) -> tuple[dict, dict, str]:
     what is known of them, the tables and the type hints."""
     from reviewbot.c.facts import Tables
 
-    sources = {}
-    for path, version in files.items():
-        if version.text is None or not path.endswith((".c", ".h")):
-            continue
-        sources[path] = (_source_text(version), version.known)
+    sources = _sources(files)
     text_digests = {path: _digest(text) for path, (text, _) in sources.items()}
     hints = getattr(config, "type_hints", None)
     key = _digest("\0".join(f"{path}\0{text_digests[path]}\0{_ranges(known)}"
                              for path, (_, known) in sources.items())
                   + f"\0{Tables.from_config(config).digest()}\0{sorted((hints or {}).items())!r}")
     return sources, text_digests, key
+
+
+def _sources(files: dict) -> dict:
+    """path -> (text to parse, known ranges) of the C files among `files`."""
+    return {path: (_source_text(version), version.known) for path, version in files.items()
+            if version.text is not None and path.endswith((".c", ".h"))}
 
 
 def _name_functions(program: Program) -> None:
