@@ -582,6 +582,9 @@ def test_lore_url_must_be_http():
      "not a valid URL: Failed to parse: Host 'exa mple.com' contains invalid character ' '"),
     ("http://127.0.0.1:port/all",
      "not a valid URL: Failed to parse: '127.0.0.1:port' is not a valid host or port"),
+    (f"https://{'a' * 64}.org/all",
+     f"not a valid host name: {'a' * 64}.org has an empty label or one longer than 63 characters"),
+    ("https://lore..org/all", "not a valid host name: lore..org has an empty label or one longer than 63 characters"),
 ])
 def test_lore_url_that_cannot_be_fetched_from(url, problem_text):
     assert problem([SEED_COVER], lore_url=url) == (url, problem_text)

@@ -74,6 +74,13 @@ def lore_base(lore_url: str | None, config: Config) -> str:
         raise InputError(url, f"not a valid URL: {err}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(url, "lore URL is not an http(s) URL")
+    try:
+        # what the connection will do with the name; a bad one would fail there as if the
+        # archive had answered wrong
+        (parts.hostname or "").encode("idna")
+    except UnicodeError:
+        raise InputError(url, f"not a valid host name: {parts.hostname} has an empty label or "
+                              "one longer than 63 characters") from None
     if not parts.path:
         base += "/all"  # the bare host: ask its `all` inbox, as b4 does
     return base
