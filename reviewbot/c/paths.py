@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from operator import itemgetter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from reviewbot.c.model import (ACQUIRE, ASSERT, ASSIGN, RELEASE, RET_ERRNO, RET_NULL, RET_OTHER, RET_POINTER,
@@ -185,11 +185,19 @@ class _StateFields(NamedTuple):
     vals: tuple = ()  # sorted (variable, value): ("const", class) or ("pending", subject)
     pending: tuple = ()  # subjects whose outcome no branch has decided yet
     known: frozenset = frozenset()  # (condition key, truth) of the conditions decided so far
-    path: tuple = ()  # lines of the branch decisions taken
-    taken: tuple = ()  # which way each of them went
-    calls: tuple = ()  # (callee, line, outcome or None)
-    stores: tuple = ()  # (field, line, value) of each store to a shared object's field, in order
     warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
+    # the evidence: what the path did, which nothing of the rest depends on. Decisions and
+    # stores are chains (latest, (earlier, ...)): a step adds to them without copying them
+    decisions: tuple = ()  # ((line, which way: True for then), earlier decisions) of each branch
+    calls: tuple = ()  # (callee, line, outcome or None)
+    stores: tuple = ()  # ((field, line, value), earlier stores) of each store to a shared object's field
+
+
+# what paths that are one from a point on agree on: the fields before the evidence; what
+# paths that agree on their effects agree on: those before `known` (slices of the tuple, as
+# _limit compares every state at every join)
+_PATH_FIELDS = _StateFields._fields.index("decisions")
+_EFFECT_FIELDS = _StateFields._fields.index("known")
 
 
 _FIELD_INDEX = {name: i for i, name in enumerate(_StateFields._fields)}
@@ -207,15 +215,28 @@ class State(_StateFields):
             values[_FIELD_INDEX[name]] = value
         return tuple.__new__(State, values)
 
-    def effect_key(self):
-        return (self.held, self.scoped, self.released, self.deltas, self.bits, self.vals,
-                self.pending)
-
 
 def _add_delta(deltas: tuple, key: str, amount: int) -> tuple:
     found = dict(deltas)
     found[key] = found.get(key, 0) + amount
     return tuple(sorted((k, v) for k, v in found.items() if v))
+
+
+def _unchain(chain: tuple) -> list:
+    """The items of a chain, earliest first."""
+    items = []
+    while chain:
+        item, chain = chain
+        items.append(item)
+    items.reverse()
+    return items
+
+
+def _get(pairs: tuple, key):
+    for k, value in pairs:  # a few pairs: cheaper than a dict made for one look-up
+        if k == key:
+            return value
+    return None
 
 
 def _set_item(pairs: tuple, key, value) -> tuple:
@@ -237,12 +258,12 @@ def _limit(states: list[State]) -> list[State]:
         return states
     merged: dict = {}
     for state in states:
-        merged.setdefault((state.effect_key(), state.known, state.warned), state)
+        merged.setdefault(state[:_PATH_FIELDS], state)
     if len(merged) <= MAX_STATES:
         return list(merged.values())
     coarse: dict = {}
     for state in merged.values():
-        coarse.setdefault(state.effect_key(), state)
+        coarse.setdefault(state[:_EFFECT_FIELDS], state)
     return list(coarse.values())[:MAX_STATES]
 
 
@@ -257,6 +278,8 @@ class PathResult:
     released: dict  # Exit -> locks released on its path without being taken in the function
     asserted_unheld: set  # locks asserted held where the function had not taken them
     warned: set  # exits whose path went where a WARN_ON fired
+    # ("access"|"call", index) of the events whose (empty) lock set is that of code no path reaches
+    unreached: set = field(default_factory=set)
 
 
 class _Run:
@@ -273,12 +296,14 @@ class _Run:
                 self.conditions_reading.setdefault(name, set()).add(key)
         self.access_locks: dict[int, frozenset] = {}
         self.call_locks: dict[int, frozenset] = {}
-        self.exits: list[Exit] = []
+        self.unreached: set = set()
+        self.exits: dict[tuple, Exit] = {}  # what tells exits apart -> the exit
         self.released: dict = {}
         self.warned: set = set()
         self.gotos: dict[str, list[State]] = {}
         self.labels_seen: set[str] = set()
-        self.tails = _tails(body.nodes)
+        # where labels are and what follows them: what only a goto needs (most functions have none)
+        self.tails = _tails(body.nodes) if facts.gotos else {}
         self.rewalking: set[str] = set()
         self.label_blocks: dict[str, tuple] = {}
         self.breaks: list[list[State]] = []
@@ -288,6 +313,9 @@ class _Run:
     # sequences and nodes
     def seq(self, nodes: list, states: list[State]) -> list[State]:
         for node in nodes:
+            if states and type(node) is Event:  # most nodes: straight to the event, not by node()
+                states = self.event(node, states)
+                continue
             if isinstance(node, Label):
                 self.labels_seen.add(node.name)
                 states = _limit(states + self.gotos.pop(node.name, []))
@@ -305,10 +333,11 @@ class _Run:
 
     def _visit_unreachable(self, node) -> None:
         if isinstance(node, Event):
-            if node.kind == "access":
-                self.access_locks.setdefault(node.data, frozenset())
-            elif node.kind == "call":
-                self.call_locks.setdefault(node.data, frozenset())
+            if node.kind in ("access", "call"):
+                table = self.access_locks if node.kind == "access" else self.call_locks
+                if node.data not in table:
+                    table[node.data] = frozenset()
+                    self.unreached.add((node.kind, node.data))
         elif isinstance(node, Block):
             self.seq(node.body, [])
         elif isinstance(node, If):
@@ -396,8 +425,7 @@ class _Run:
                 return None
         known = state.known if node.key is None else state.known | {(node.key, truth)}
         warned = state.warned or node.warn_branch == truth
-        return state._replace(known=known, path=state.path + (node.line,), taken=state.taken + (truth,),
-                              warned=warned)
+        return state._replace(known=known, decisions=((node.line, truth), state.decisions), warned=warned)
 
     def _decide(self, state: State, test: tuple, truth: bool) -> State | None:
         subject, sense = test
@@ -418,7 +446,7 @@ class _Run:
             return state
         allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
         if subject[0] == "var":
-            value = dict(state.vals).get(subject[1])
+            value = _get(state.vals, subject[1])
             if value is None and allowed == SENSES["z"]:
                 # the branch where it is 0 or NULL: `if (ff) get(ff); return ff;` returns NULL here
                 return state._replace(vals=_set_item(state.vals, subject[1], ("const", RET_ZERO)))
@@ -513,12 +541,14 @@ class _Run:
     def event(self, node: Event, states: list[State]) -> list[State]:
         kind = node.kind
         if kind == "access":
-            self._record(self.access_locks, node.data, states)
+            self._record("access", node.data, states)
             if node.data in self.body.conditional_accesses:
                 return [s._replace(pending=s.pending + (("count", node.data),)) for s in states]
             change, store = self.changes[node.data], self.stores[node.data]
             if store is not None:
-                states = [s._replace(stores=s.stores + (store,)) for s in states]
+                states = [s._replace(stores=(store, s.stores)) for s in states]
+            if change is None:
+                return states
             return [self._change(s, change) for s in states]
         if kind == "lock":
             index, scope, api_op = node.data
@@ -539,7 +569,7 @@ class _Run:
                 return out
             return states
         if kind == "call":
-            self._record(self.call_locks, node.data, states)
+            self._record("call", node.data, states)
             call = self.facts.calls[node.data]
             effect = self.effects.get(call.name)
             if effect is None:  # nothing known about the callee: not part of the path's story
@@ -565,18 +595,24 @@ class _Run:
             return state._replace(deltas=_add_delta(state.deltas, key, amount))
         return state._replace(bits=_set_item(state.bits, key, amount))
 
-    def _record(self, table: dict, index: int, states: list[State]) -> None:
+    def _record(self, kind: str, index: int, states: list[State]) -> None:
         """The locks held at an event: those held on every path reaching it (and "?" when any
         path's lock state is unknown)."""
-        held = states[0].held if len(states) == 1 else frozenset.intersection(*(s.held for s in states))
-        if any(UNKNOWN_LOCKS in s.held for s in states):
-            held |= {UNKNOWN_LOCKS}
+        table = self.access_locks if kind == "access" else self.call_locks
+        if len(states) == 1:
+            held = states[0].held
+        else:
+            held = frozenset.intersection(*(s.held for s in states))
+            if any(UNKNOWN_LOCKS in s.held for s in states):
+                held |= {UNKNOWN_LOCKS}
         if self.rewalking and index in table:  # code walked again: held on every walk's paths
             held = (table[index] & held) | (table[index] & {UNKNOWN_LOCKS})
+        else:
+            self.unreached.discard((kind, index))
         table[index] = held
 
     def _assign(self, state: State, var: str, value) -> State:
-        old = dict(state.vals).get(var)
+        old = _get(state.vals, var)
         if old is not None and old[0] == "pending" and old[1] in state.pending:
             state = self._resolve(state, old[1], "ok")
         if value is not None and value[0] in ("call", "try", "count"):
@@ -620,7 +656,8 @@ class _Run:
 
     # returns
     def ret(self, node: Return, state: State) -> None:
-        state = self._leave_blocks(state, tuple(block for _, block in state.scoped))
+        if state.scoped:
+            state = self._leave_blocks(state, tuple(block for _, block in state.scoped))
         if not self.facts.complete and not any(a <= node.line <= b for a, b in self.facts.known_lines):
             # a return nobody has seen (the end the hunk-only repair gave the function)
             state = state._replace(held=frozenset({UNKNOWN_LOCKS}))
@@ -632,7 +669,7 @@ class _Run:
                     self.ret(Return(node.line, chosen), taken)
             return
         if value is not None and value[0] == "var":
-            known = dict(state.vals).get(value[1])
+            known = _get(state.vals, value[1])
             value = known if known is None or known[0] == "const" else known[1]
         if value is not None and value[0] in ("call", "try", "count") and value in state.pending:
             ok, fail = OK_SENSES[self._ok_sense(value)]
@@ -652,6 +689,8 @@ class _Run:
     def _finish(self, state: State) -> State:
         """Results nobody tested: a trylock is not counted as held, a call as succeeded (its
         effects apply, but the path's calls do not say a branch saw it succeed)."""
+        if not state.pending:
+            return state
         for subject in state.pending:
             if subject[0] in ("call", "count"):
                 state = self._resolve(state, subject, "ok")._replace(calls=state.calls)
@@ -660,9 +699,14 @@ class _Run:
     def _exit(self, line: int, cls: str, state: State) -> None:
         if cls == RET_ZERO and self.body.pointer_return:
             cls = RET_NULL
-        exit_ = Exit(line=line, value=cls, locks=state.held, deltas=state.deltas, bits=state.bits,
-                     path=state.path, taken=state.taken, calls=state.calls, stores=state.stores)
-        self.exits.append(exit_)
+        # paths that end alike are one exit: made once (half the paths end as another did)
+        key = (line, cls, state.held, state.deltas, state.bits, state.decisions, state.calls, state.stores)
+        exit_ = self.exits.get(key)
+        if exit_ is None:
+            decisions = _unchain(state.decisions)
+            exit_ = self.exits[key] = Exit(line, cls, state.held, state.deltas, state.bits,
+                                           tuple(line for line, _ in decisions), tuple(truth for _, truth in decisions),
+                                           state.calls, tuple(_unchain(state.stores)))
         self.released[exit_] = self.released.get(exit_, frozenset()) | state.released
         if state.warned:
             self.warned.add(exit_)
@@ -671,9 +715,11 @@ class _Run:
 def run(facts, body: FunctionBody, effects: dict[str, CallEffect], change_of,
         entry_locks: frozenset = frozenset()) -> PathResult:
     """Interpret a function's control-flow tree (see the module docstring). `change_of(access)`
-    says what an access moves: ("delta", key, amount), ("bit", key, "set"|"clear") or None."""
+    says what an access moves: ("delta", key, amount), ("bit", key, "set"|"clear") or None.
+    """
     runner = _Run(facts, body, effects, change_of)
-    _collect_labels(body.nodes, (), runner.label_blocks)
+    if facts.gotos:
+        _collect_labels(body.nodes, (), runner.label_blocks)
     start = State(held=frozenset(entry_locks))
     out = runner.seq(body.nodes, [start])
     for state in out:  # falling off the end
@@ -682,9 +728,22 @@ def run(facts, body: FunctionBody, effects: dict[str, CallEffect], change_of,
     for label, states in runner.gotos.items():  # to a label not in view (hunk-only): what follows is unknown
         for state in states:
             runner.ret(Return(line=facts.end_line, value=None), state._replace(held=unknown))
-    exits = list(dict.fromkeys(runner.exits))
+    exits = list(runner.exits.values())
     return PathResult(runner.access_locks, runner.call_locks, exits, runner.released,
-                      runner.asserted_unheld, runner.warned)
+                      runner.asserted_unheld, runner.warned, runner.unreached)
+
+
+def with_held(result: PathResult, locks: frozenset) -> PathResult:
+    """What `run` gives with `locks` held on entry too, from what it gave without them, for a
+    function seen whole whose run takes, releases and asserts none of them (itself or by a
+    call): its paths are the same, each holding them all along."""
+    def held(table: dict, kind: str) -> dict:
+        return {i: found if (kind, i) in result.unreached else found | locks for i, found in table.items()}
+
+    exits = {e: replace(e, locks=e.locks | locks) for e in result.exits}
+    return PathResult(held(result.access_locks, "access"), held(result.call_locks, "call"), list(exits.values()),
+                      {exits[e]: found for e, found in result.released.items()}, result.asserted_unheld,
+                      {exits[e] for e in result.warned}, result.unreached)
 
 
 def _held_before(facts, start: int, end: int) -> frozenset:
