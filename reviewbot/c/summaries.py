@@ -107,7 +107,9 @@ def build_summary(walked, result: paths.PathResult, entry: frozenset, whole: boo
     body = walked.body
     # paths where a WARN_ON fired say what happens when an invariant is already broken: what a
     # function does is what it does on the others
-    exits = [e for e in result.exits if e not in result.warned] or result.exits
+    exits = result.exits
+    if result.warned:
+        exits = [e for e in exits if e not in result.warned] or exits
     entry_known = entry - {UNKNOWN_LOCKS}
     held_sets = [e.locks - {UNKNOWN_LOCKS} for e in exits]
     call_effect = _call_effect(exits, held_sets, result, entry_known, facts.complete, body.bool_return)
@@ -217,7 +219,8 @@ class Summarized:
     last: dict  # id(WalkedFunction) -> the Settled.last of each walked function
 
 
-def summarize(everything: list, tables, only: set | None = None) -> Summarized:
+def summarize(everything: list, tables, only: set | None = None, references: dict | None = None,
+              entry_only: frozenset = frozenset()) -> Summarized:
     """Summaries of every walked function, computed with the callees' summaries, and each
     walked function's facts completed with its lock sets and exits. `everything`: in file
     order, a WalkedFunction for each function to walk, a Settled for each one taken as it is
@@ -225,7 +228,11 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
 
     `only`: the ids of the walked functions to summarize (with every function they call); the
     others keep their facts as walked, and count as callers that hold no lock. Their summaries
-    then say only what a call does to its caller (an index wants the lock sets, not summaries)."""
+    then say only what a call does to its caller (an index wants the lock sets, not summaries).
+    `references`: the reference_effects of the names called and not defined, when the caller
+    has them already. `entry_only`: ids of functions of `only` that do nothing to a caller (no
+    lock, counter, bit nor reference moves, none in what they call, and not named like a
+    release): they are not summarized, and run only when all their callers hold a lock."""
     whole = only is None
     by_name: dict[str, list] = {}
     for fn in everything:
@@ -236,14 +243,21 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
     walked = [fn for fn in everything if not isinstance(fn, Settled)]
     settled = [fn for fn in everything if isinstance(fn, Settled)]
     called = {call.name for fn in everything for call in fn.facts.calls}
-    base_effects = reference_effects(called - set(by_name), tables)
+    if references is None:
+        references = reference_effects(called - set(by_name), tables)
+    base_effects = {name: references[name] for name in called if name in references}
     named_releases = reference_effects({name for name in called & set(by_name) if release_like(name)}, tables)
     summaries: dict[int, Summary] = {id(fn): fn.first for fn in settled}
+    # a call to a function that does nothing to its caller is as a call to one not summarized
+    summaries.update((id(fn), Summary(name=fn.facts.name)) for fn in walked if id(fn) in entry_only)
     entries = {id(fn): _entry(fn) for fn in walked}
 
     def effects_for(fn) -> dict[str, CallEffect]:
-        found = dict(base_effects)
+        """The effects of the functions `fn` calls (a run looks up no other name)."""
+        found = {}
         for name in {c.name for c in fn.facts.calls}:
+            if name in base_effects:
+                found[name] = base_effects[name]
             callee = _resolve(by_name, name, fn)
             if callee is not None and id(callee) in summaries and callee is not fn:
                 effect = summaries[id(callee)].call_effect
@@ -263,7 +277,8 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
                 callers[id(callee)].add(id(fn))
     results: dict[int, paths.PathResult] = {}
     used_entry: dict[int, frozenset] = {}
-    dirty = {id(fn) for fn in walked}
+    used_effects: dict[int, dict] = {}
+    dirty = {id(fn) for fn in walked if id(fn) not in entry_only}
     for _ in range(MAX_ROUNDS):  # callees first; a caller again only when a callee's effect changed
         if not dirty:
             break
@@ -271,7 +286,8 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
             if id(fn) not in dirty:
                 continue
             dirty.discard(id(fn))
-            result = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entries[id(fn)])
+            used_effects[id(fn)] = effects_for(fn)
+            result = paths.run(fn.facts, fn.body, used_effects[id(fn)], change_of, entries[id(fn)])
             summary = build_summary(fn, result, entries[id(fn)] | frozenset(result.asserted_unheld), whole)
             old = summaries.get(id(fn))
             if old is None or old.call_effect != summary.call_effect:
@@ -285,14 +301,24 @@ def summarize(everything: list, tables, only: set | None = None) -> Summarized:
     # are all in view); a function whose entry grows is walked again with it
     callers_hold = _held_by_callers(all_walked, by_name, results)
     for fn in order:
+        if id(fn) in entry_only:
+            if id(fn) in callers_hold:  # else no lock is held anywhere in it
+                results[id(fn)] = paths.run(fn.facts, fn.body, effects_for(fn), change_of, callers_hold[id(fn)])
+                _apply_result(fn, results[id(fn)], whole)
+            continue
         asserted = frozenset(results[id(fn)].asserted_unheld)
         entry = entries[id(fn)] | callers_hold.get(id(fn), frozenset()) | asserted
         rerun = entry != used_entry[id(fn)]
         if rerun:
-            results[id(fn)] = paths.run(fn.facts, fn.body, effects_for(fn), change_of, entry)
+            effects, added = effects_for(fn), entry - used_entry[id(fn)]
+            if effects == used_effects[id(fn)] and fn.facts.complete and not added & _locks_moved(fn, effects):
+                # locks held all along that nothing in it moves: the paths are those walked
+                results[id(fn)] = paths.with_held(results[id(fn)], added)
+            else:
+                results[id(fn)] = paths.run(fn.facts, fn.body, effects, change_of, entry)
         if rerun or entry != used_entry[id(fn)] | asserted:  # else the summary above was built so
             summaries[id(fn)] = build_summary(fn, results[id(fn)], entry, whole)
-        _apply_result(fn, results[id(fn)])
+        _apply_result(fn, results[id(fn)], whole)
     return Summarized(first, {id(fn): summaries[id(fn)] for fn in walked})
 
 
@@ -315,14 +341,27 @@ def summarize_locks(walked: list, tables) -> None:
                         or any(change_of(a) is not None for a in fn.facts.accesses)}
     through = graph.callers_closure(moving)
     static = [id(fn) for fn in walked if fn.facts.static]
+    # static functions summarized only for the locks their callers hold, and that do nothing
+    # to a caller
+    inert = {id(fn) for fn in walked if id(fn) not in through and not release_like(fn.facts.name)}
     while True:
         holding |= graph.called_holding(static, holding)
-        summarized = summarize(walked, tables, graph.callees_closure(holding, through))
+        summarized = summarize(walked, tables, graph.callees_closure(holding, through), references,
+                               frozenset(holding & inert))
         acquiring = {key for key, summary in summarized.first.items() if _acquires(summary.call_effect)}
         more = graph.callers_of(acquiring) - holding
         if not more:
             return
         holding |= more
+
+
+def _locks_moved(fn, effects: dict) -> frozenset:
+    """The locks a run of `fn` may take, release or assert, itself or by a call."""
+    found = {op.lock for op in fn.facts.lock_ops}
+    for effect in effects.values():
+        if effect is not None:
+            found |= effect.ok.acquires | effect.ok.releases | effect.fail.acquires | effect.fail.releases
+    return frozenset(found)
 
 
 def _acquires(effect: CallEffect | None) -> bool:
@@ -440,9 +479,13 @@ def _held_by_callers(walked: list, by_name: dict, results: dict) -> dict[int, fr
             if complete_callers.get(key) and locks and key in complete}
 
 
-def _apply_result(fn, result: paths.PathResult) -> None:
+def _apply_result(fn, result: paths.PathResult, whole: bool) -> None:
+    """The function's facts with its lock sets and exits; not `whole`: only the lock sets of its
+    accesses (all an index keeps)."""
     facts = fn.facts
     facts.accesses = [_with_locks(a, result.access_locks.get(i, frozenset())) for i, a in enumerate(facts.accesses)]
+    if not whole:
+        return
     facts.calls = [_with_locks(c, result.call_locks.get(i, frozenset())) for i, c in enumerate(facts.calls)]
     facts.exits = list(result.exits)
     facts.unheld_releases = [(lock, e) for e in result.exits for lock in sorted(result.released.get(e, ()))
