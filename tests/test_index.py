@@ -281,14 +281,81 @@ int obj_plain(struct obj *o)
 """
 
 
-@pytest.mark.parametrize("name", [*SOURCES, "chains.c"])
+# A lock wrapper that fails as a helper that only counts fails (its failure leaves the lock
+# free), a trylock, a lock dropped and taken again on a correlated condition, and static
+# helpers every caller of which holds the lock: one that moves a counter, one that moves nothing.
+LOCK_OUTCOMES = """\
+struct dev { int lock; int users; int state; int count; };
+
+static int dev_get(struct dev *d)
+{
+	if (d->state)
+		return -EBUSY;
+	atomic_inc(&d->users);
+	return 0;
+}
+
+static int dev_lock_get(struct dev *d)
+{
+	int err;
+
+	mutex_lock(&d->lock);
+	err = dev_get(d);
+	if (err) {
+		mutex_unlock(&d->lock);
+		return err;
+	}
+	return 0;
+}
+
+static void dev_count(struct dev *d)
+{
+	d->count++;
+}
+
+static void dev_mark(struct dev *d)
+{
+	d->state = 1;
+}
+
+int dev_update(struct dev *d, int flags)
+{
+	if (dev_lock_get(d)) {
+		d->count = 0;
+		return -EAGAIN;
+	}
+	dev_count(d);
+	if (flags & 1)
+		mutex_unlock(&d->lock);
+	d->state = 2;
+	if (flags & 1)
+		mutex_lock(&d->lock);
+	d->state = 3;
+	dev_mark(d);
+	mutex_unlock(&d->lock);
+	return 0;
+}
+
+int dev_poll(struct dev *d)
+{
+	if (!mutex_trylock(&d->lock))
+		return -EBUSY;
+	dev_count(d);
+	dev_mark(d);
+	mutex_unlock(&d->lock);
+	return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("name", [*SOURCES, "chains.c", "outcomes.c"])
 def test_index_facts_are_the_full_analysis_facts(tmp_path, name):
     """The index summarizes only the functions where a lock can be held: the lock sets of the
     accesses (and the rest it keeps) are those of the full analysis."""
     from reviewbot.c import analyze, index_facts
     from reviewbot.workspace import FileVersion
 
-    text = LOCK_CHAINS if name == "chains.c" else (MINIFS / name).read_text()
+    text = {"chains.c": LOCK_CHAINS, "outcomes.c": LOCK_OUTCOMES}.get(name) or (MINIFS / name).read_text()
     files = {name: FileVersion(name, text)}
     full = kept(analyze(files, use_cache=False).files[name])
     lean = kept(index_facts(files)[name])
@@ -298,6 +365,14 @@ def test_index_facts_are_the_full_analysis_facts(tmp_path, name):
         assert locks[("obj_bump", "o->count")] == {"obj.lock"}
         assert locks[("obj_update", "b->next->count")] == {"obj.lock"}
         assert locks[("obj_plain", "o->count")] == frozenset()
+    if name == "outcomes.c":
+        locks = {(fn[0], a.text, a.line): a.locks for fn in lean for a in fn[1]}
+        held = frozenset({"dev.lock"})
+        assert locks[("dev_update", "d->count", 37)] == frozenset()  # dev_lock_get failed: not taken
+        assert locks[("dev_update", "d->state", 43)] == frozenset()
+        assert locks[("dev_update", "d->state", 46)] == held  # taken again when it was dropped
+        assert locks[("dev_count", "d->count", 26)] == held
+        assert locks[("dev_mark", "d->state", 31)] == held
 
 
 def kept(facts) -> list:
