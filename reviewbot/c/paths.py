@@ -283,13 +283,14 @@ class PathResult:
 
 
 class _Run:
-    def __init__(self, facts, body: FunctionBody, effects: dict[str, CallEffect], change_of):
+    def __init__(self, facts, body: FunctionBody, effects: dict[str, CallEffect], change_of, lock_sets_only: bool):
         self.facts = facts
+        self.lock_sets_only = lock_sets_only
         self.body = body
         self.effects = effects
         self.changes = [change_of(access) for access in facts.accesses]  # what each access moves
         self.stores = [(access.key, access.line, access.value) if access.op in (WRITE, ASSIGN) and not access.fresh
-                       else None for access in facts.accesses]
+                       and not lock_sets_only else None for access in facts.accesses]
         self.conditions_reading: dict[str, set] = {}  # variable -> keys of the conditions that read it
         for key, names in body.condition_names.items():
             for name in names:
@@ -425,6 +426,8 @@ class _Run:
                 return None
         known = state.known if node.key is None else state.known | {(node.key, truth)}
         warned = state.warned or node.warn_branch == truth
+        if self.lock_sets_only:
+            return state._replace(known=known, warned=warned)
         return state._replace(known=known, decisions=((node.line, truth), state.decisions), warned=warned)
 
     def _decide(self, state: State, test: tuple, truth: bool) -> State | None:
@@ -574,7 +577,7 @@ class _Run:
             effect = self.effects.get(call.name)
             if effect is None:  # nothing known about the callee: not part of the path's story
                 return states
-            made = ((call.name, call.line, None),)
+            made = () if self.lock_sets_only else ((call.name, call.line, None),)
             if effect.uniform:
                 return [self._apply(s._replace(calls=s.calls + made), effect.ok) for s in states]
             subject = (("call", node.data),)
@@ -656,6 +659,8 @@ class _Run:
 
     # returns
     def ret(self, node: Return, state: State) -> None:
+        if self.lock_sets_only:
+            return
         if state.scoped:
             state = self._leave_blocks(state, tuple(block for _, block in state.scoped))
         if not self.facts.complete and not any(a <= node.line <= b for a, b in self.facts.known_lines):
@@ -713,11 +718,13 @@ class _Run:
 
 
 def run(facts, body: FunctionBody, effects: dict[str, CallEffect], change_of,
-        entry_locks: frozenset = frozenset()) -> PathResult:
+        entry_locks: frozenset = frozenset(), lock_sets_only: bool = False) -> PathResult:
     """Interpret a function's control-flow tree (see the module docstring). `change_of(access)`
     says what an access moves: ("delta", key, amount), ("bit", key, "set"|"clear") or None.
-    """
-    runner = _Run(facts, body, effects, change_of)
+    `lock_sets_only`: what is wanted is the lock sets of its accesses and calls (and the locks it
+    asserts), not its exits: its paths keep no evidence, and it makes no exits (which decide
+    nothing of the rest)."""
+    runner = _Run(facts, body, effects, change_of, lock_sets_only)
     if facts.gotos:
         _collect_labels(body.nodes, (), runner.label_blocks)
     start = State(held=frozenset(entry_locks))

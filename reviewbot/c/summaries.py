@@ -220,7 +220,7 @@ class Summarized:
 
 
 def summarize(everything: list, tables, only: set | None = None, references: dict | None = None,
-              entry_only: frozenset = frozenset()) -> Summarized:
+              entry_only: frozenset = frozenset(), uncalled: frozenset = frozenset()) -> Summarized:
     """Summaries of every walked function, computed with the callees' summaries, and each
     walked function's facts completed with its lock sets and exits. `everything`: in file
     order, a WalkedFunction for each function to walk, a Settled for each one taken as it is
@@ -232,7 +232,9 @@ def summarize(everything: list, tables, only: set | None = None, references: dic
     `references`: the reference_effects of the names called and not defined, when the caller
     has them already. `entry_only`: ids of functions of `only` that do nothing to a caller (no
     lock, counter, bit nor reference moves, none in what they call, and not named like a
-    release): they are not summarized, and run only when all their callers hold a lock."""
+    release): they are not summarized, and run only when all their callers hold a lock.
+    `uncalled`: ids of functions of `only` that no walked function calls: what a call to one
+    does is wanted by nobody, so their runs make no exits, and their summaries say nothing."""
     whole = only is None
     by_name: dict[str, list] = {}
     for fn in everything:
@@ -268,6 +270,12 @@ def summarize(everything: list, tables, only: set | None = None, references: dic
                 found[name] = effect
         return found
 
+    def walk(fn, effects: dict, entry: frozenset) -> paths.PathResult:
+        return paths.run(fn.facts, fn.body, effects, change_of, entry, lock_sets_only=id(fn) in uncalled)
+
+    def summary_of(fn, result: paths.PathResult, entry: frozenset) -> Summary:
+        return Summary(name=fn.facts.name) if id(fn) in uncalled else build_summary(fn, result, entry, whole)
+
     order = [fn for fn in _bottom_up(walked, by_name) if id(fn) in entries]
     callers: dict[int, set] = {id(fn): set() for fn in everything}
     for fn in walked:
@@ -287,8 +295,8 @@ def summarize(everything: list, tables, only: set | None = None, references: dic
                 continue
             dirty.discard(id(fn))
             used_effects[id(fn)] = effects_for(fn)
-            result = paths.run(fn.facts, fn.body, used_effects[id(fn)], change_of, entries[id(fn)])
-            summary = build_summary(fn, result, entries[id(fn)] | frozenset(result.asserted_unheld), whole)
+            result = walk(fn, used_effects[id(fn)], entries[id(fn)])
+            summary = summary_of(fn, result, entries[id(fn)] | frozenset(result.asserted_unheld))
             old = summaries.get(id(fn))
             if old is None or old.call_effect != summary.call_effect:
                 dirty |= callers[id(fn)]
@@ -303,7 +311,7 @@ def summarize(everything: list, tables, only: set | None = None, references: dic
     for fn in order:
         if id(fn) in entry_only:
             if id(fn) in callers_hold:  # else no lock is held anywhere in it
-                results[id(fn)] = paths.run(fn.facts, fn.body, effects_for(fn), change_of, callers_hold[id(fn)])
+                results[id(fn)] = walk(fn, effects_for(fn), callers_hold[id(fn)])
                 _apply_result(fn, results[id(fn)], whole)
             continue
         asserted = frozenset(results[id(fn)].asserted_unheld)
@@ -315,9 +323,9 @@ def summarize(everything: list, tables, only: set | None = None, references: dic
                 # locks held all along that nothing in it moves: the paths are those walked
                 results[id(fn)] = paths.with_held(results[id(fn)], added)
             else:
-                results[id(fn)] = paths.run(fn.facts, fn.body, effects, change_of, entry)
+                results[id(fn)] = walk(fn, effects, entry)
         if rerun or entry != used_entry[id(fn)] | asserted:  # else the summary above was built so
-            summaries[id(fn)] = build_summary(fn, results[id(fn)], entry, whole)
+            summaries[id(fn)] = summary_of(fn, results[id(fn)], entry)
         _apply_result(fn, results[id(fn)], whole)
     return Summarized(first, {id(fn): summaries[id(fn)] for fn in walked})
 
@@ -344,10 +352,11 @@ def summarize_locks(walked: list, tables) -> None:
     # static functions summarized only for the locks their callers hold, and that do nothing
     # to a caller
     inert = {id(fn) for fn in walked if id(fn) not in through and not release_like(fn.facts.name)}
+    uncalled = frozenset(id(fn) for fn in walked if not graph.callers.get(id(fn), set()) - {id(fn)})
     while True:
         holding |= graph.called_holding(static, holding)
         summarized = summarize(walked, tables, graph.callees_closure(holding, through), references,
-                               frozenset(holding & inert))
+                               frozenset(holding & inert), uncalled)
         acquiring = {key for key, summary in summarized.first.items() if _acquires(summary.call_effect)}
         more = graph.callers_of(acquiring) - holding
         if not more:
