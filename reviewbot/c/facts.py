@@ -612,32 +612,31 @@ class _FunctionWalker:
         if node is None:
             return None
         kind = node.type
-        if kind in SKIPPED_EXPRESSIONS:
-            return self._constant(node)
-        if kind == "parenthesized_expression":
-            inner = node.named_children[0] if node.named_children else None
-            return self._value(inner, marks)
+        # the kinds are tested most frequent first (a kernel's)
+        if kind == "call_expression":
+            return self._call(node, marks)
         if kind == "field_expression":
             self._field(node, READ, None, marks)
             return None
-        if kind == "identifier":
+        if kind == "identifier" or kind in SKIPPED_EXPRESSIONS:
             return self._constant(node)
+        if kind == "assignment_expression":
+            self._assignment(node, marks)
+            return None
+        if kind == "parenthesized_expression":
+            inner = node.named_children[0] if node.named_children else None
+            return self._value(inner, marks)
         if kind == "binary_expression" and node.child_by_field_name("operator").type == "&":
             masked = self._masked_field(node)
             if masked is not None:  # `fl->flags & FOO_BIT`: the read tests that bit of the word
                 field_node, mask = masked
                 self._field(field_node, READ, f"& {mask}", marks)
                 return None
-        if kind == "assignment_expression":
-            self._assignment(node, marks)
-            return None
         if kind == "update_expression":
             argument = node.child_by_field_name("argument")
             op = INC if b"++" in node.text.replace(argument.text, b"") else DEC
             self._lvalue(argument, op, "1", marks)
             return None
-        if kind == "call_expression":
-            return self._call(node, marks)
         if kind == "pointer_expression":
             argument = node.child_by_field_name("argument")
             if node.child_by_field_name("operator").type == "&":
@@ -665,7 +664,8 @@ class _FunctionWalker:
             self._block(node, self.out)
             return None
         for child in node.named_children:
-            self._read(child, marks)
+            if child.type not in LEAVES:  # what _read does, without a call for each name
+                self._value(child, marks)
         return None
 
     def _masked_field(self, node):
@@ -764,14 +764,16 @@ class _FunctionWalker:
         base = node.child_by_field_name("argument")
         member = node.child_by_field_name("field")
         arrow = node.child_by_field_name("operator").type == "->"
-        base_type, guessed = self._type_of(base)
-        if arrow and _unwrap(base) is not None and _unwrap(base).type == "identifier":
-            self.dereferenced.add(_unwrap(base).text.decode())
+        inner = _unwrap(base)
+        inner_kind = inner.type if inner is not None else None
+        base_type, guessed = self._type_of(inner)
+        if arrow and inner_kind == "identifier":
+            self.dereferenced.add(inner.text.decode())
         if member is not None and base_type:
             self._access(f"{base_type}.{member.text.decode()}", op, node, value, marks, guessed,
-                         fresh=self._fresh(node))
-        if not arrow and _unwrap(base) is not None and _unwrap(base).type == "field_expression":
-            self._path(_unwrap(base), marks)  # a.b.c: the embedded struct is not read by itself
+                         fresh=self._fresh_base(base, arrow))
+        if not arrow and inner_kind == "field_expression":
+            self._path(inner, marks)  # a.b.c: the embedded struct is not read by itself
         else:
             self._read(base, marks)
 
@@ -791,8 +793,12 @@ class _FunctionWalker:
         node = _unwrap(node)
         if node is None or node.type != "field_expression":
             return False
-        base = node.child_by_field_name("argument")
-        arrow = node.child_by_field_name("operator").type == "->"
+        return self._fresh_base(node.child_by_field_name("argument"), node.child_by_field_name("operator").type == "->")
+
+    def _fresh_base(self, base, arrow: bool) -> bool:
+        """`_fresh` of the field `base->...` (`arrow`) or `base. ...`."""
+        if not self.fresh and not self.objects:  # most functions have neither
+            return False
         return self._root_name(base) in self.fresh or (not arrow and self._local_object(base))
 
     def _local_object(self, node) -> bool:
@@ -815,7 +821,7 @@ class _FunctionWalker:
         index = len(self.facts.accesses)
         self.facts.accesses.append(Access(
             key=key, op=op, line=node.start_point[0] + 1, locks=frozenset(), value=value,
-            marks=frozenset(marks), text=_squash(self.parsed.text(node)), guessed_type=guessed,
+            marks=frozenset(marks), text="" if self.for_index else _squash(self.parsed.text(node)), guessed_type=guessed,
             in_condition=self._cond, guards=tuple(self.guards), fresh=fresh))
         self._emit(Event("access", index))
         return index
@@ -824,9 +830,10 @@ class _FunctionWalker:
     def _call(self, node, marks: frozenset):
         function = node.child_by_field_name("function")
         args = _args(node)
-        if function is not None and function.type == "call_expression" and _call_name(function) == "guard":
+        function_kind = function.type if function is not None else None
+        if function_kind == "call_expression" and _call_name(function) == "guard":
             return self._guard(node, function, args)
-        name = _call_name(node)
+        name = function.text.decode() if function_kind == "identifier" else None
         if name is None:
             self._read(function, marks)
             for arg in args:
@@ -907,7 +914,8 @@ class _FunctionWalker:
     def _record_call(self, node, name: str, args: list, visit_args: bool, marks: frozenset = frozenset()):
         if visit_args:
             for arg in args:
-                self._read(arg, marks)
+                if arg.type not in LEAVES:  # what _read does, without a call for each name
+                    self._value(arg, marks)
         index = len(self.facts.calls)
         self.facts.calls.append(Call(name=name, line=node.start_point[0] + 1, locks=frozenset(),
                                      args=() if self.for_index else tuple(_squash(a.text.decode()) for a in args),
