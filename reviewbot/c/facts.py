@@ -44,6 +44,14 @@ class Tables:
     lock_apis: dict = field(default_factory=lambda: dict(apis.LOCK_APIS))
     reference_pairs: dict = field(default_factory=lambda: dict(apis.REFERENCE_PAIRS))
 
+    # the names of the calls the walk does more with than record them (a call of any other name
+    # takes one test, not one per table)
+    special_calls: frozenset = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.special_calls = frozenset().union(apis.ACCESS_MARKS, apis.ASSERTIONS, self.lock_apis, apis.BIT_OPS,
+                                               apis.COUNTER_APIS, apis.FIELD_CALLS)
+
     def digest(self) -> str:
         """Identifies the tables' content (part of the facts cache key)."""
         data = repr(sorted(self.lock_apis.items())) + repr(sorted(self.reference_pairs.items()))
@@ -280,9 +288,6 @@ class _FunctionWalker:
         return any(r.start <= line <= r.end for r in self.known)
 
     # --- statements ----------------------------------------------------------------------
-    def _emit(self, item) -> None:
-        self.out.append(item)
-
     def _into(self, target: list, node) -> None:
         """Walk `node` as a statement whose items go to `target`: a branch, a loop body or a
         case, which some paths skip."""
@@ -315,7 +320,7 @@ class _FunctionWalker:
             if known.start <= first <= known.end or first < known.start <= last:
                 if index != self.last_range:
                     self.last_range = index
-                    self._emit(Event("range", (known.start, known.end)))
+                    self.out.append(Event("range", (known.start, known.end)))
                 return
 
     def _stmt(self, node) -> None:
@@ -333,12 +338,12 @@ class _FunctionWalker:
             self.guards.append(branch.cond)
             self._block(node, branch.then)
             self.guards.pop()
-            self._emit(branch)
+            self.out.append(branch)
         elif kind == "compound_statement":
             self._block(node, self.out)
         elif kind == "expression_statement":
             for child in node.named_children:
-                self._expr(child)
+                self._value(child, frozenset())
         elif kind == "declaration":
             self._declaration(node)
         elif kind == "if_statement":
@@ -349,21 +354,21 @@ class _FunctionWalker:
             self._switch(node)
         elif kind == "return_statement":
             value = node.named_children[0] if node.named_children else None
-            self._emit(Return(node.start_point[0] + 1, self._returned(value)))
+            self.out.append(Return(node.start_point[0] + 1, self._returned(value)))
         elif kind == "goto_statement":
             label = node.child_by_field_name("label")
             name = label.text.decode() if label is not None else ""
             self.facts.gotos.append((name, node.start_point[0] + 1))
-            self._emit(Goto(name, node.start_point[0] + 1))
+            self.out.append(Goto(name, node.start_point[0] + 1))
         elif kind == "labeled_statement":
             label = node.child_by_field_name("label")
             self.facts.labels[label.text.decode()] = node.start_point[0] + 1
-            self._emit(Label(label.text.decode(), tuple(self.blocks)))
+            self.out.append(Label(label.text.decode(), tuple(self.blocks)))
             for child in node.named_children[1:]:
                 self._stmt(child)
         elif kind in ("break_statement", "continue_statement"):
             mark = self.loop_marks[-1] if self.loop_marks else 0
-            self._emit(Jump(kind.split("_")[0], tuple(self.blocks[mark:])))
+            self.out.append(Jump(kind.split("_")[0], tuple(self.blocks[mark:])))
         elif kind in ("case_statement",):
             for child in node.named_children:
                 self._stmt(child)
@@ -416,7 +421,7 @@ class _FunctionWalker:
             for child in alternative.named_children:  # else_clause
                 self._into(branch.orelse, child)
         self.guards.pop()
-        self._emit(branch)
+        self.out.append(branch)
 
     def _scoped_guard(self, node, guard: tuple[str, str], condition, consequence) -> None:
         guard_class, lock_text = guard
@@ -439,7 +444,7 @@ class _FunctionWalker:
                 self._stmt(consequence)
         self.out = saved
         self.blocks.pop()
-        self._emit(block)
+        self.out.append(block)
 
     def _loop(self, node) -> None:
         kind = node.type
@@ -482,7 +487,7 @@ class _FunctionWalker:
         self.loops -= 1
         if guard_pushed:
             self.guards.pop()
-        self._emit(Loop(forever=forever, at_least_once=kind == "do_statement", body=body_nodes))
+        self.out.append(Loop(forever=forever, at_least_once=kind == "do_statement", body=body_nodes))
 
     def _switch(self, node) -> None:
         condition = node.child_by_field_name("condition")
@@ -507,7 +512,7 @@ class _FunctionWalker:
                 self._into(cases[-1], child)
         self.loop_marks.pop()
         self.guards.pop()
-        self._emit(Switch(cases, has_default))
+        self.out.append(Switch(cases, has_default))
 
     # --- conditions ----------------------------------------------------------------------
     def _condition(self, node, line: int, assertion: bool = False) -> int:
@@ -736,7 +741,7 @@ class _FunctionWalker:
                 self.locals[name] = type_
                 if guessed:
                     self.guessed.add(name)
-        self._emit(Event("set", (name, value)))
+        self.out.append(Event("set", (name, value)))
 
     def _lvalue(self, node, op: str, value: str | None, marks: frozenset) -> None:
         node = _unwrap(node)
@@ -752,7 +757,7 @@ class _FunctionWalker:
             self._read(node.child_by_field_name("argument"), marks)
         elif kind == "identifier":
             if op != ADDR:
-                self._emit(Event("set", (node.text.decode(), None)))
+                self.out.append(Event("set", (node.text.decode(), None)))
         elif kind == "call_expression" and _call_name(node) in ("data_race", "READ_ONCE"):
             args = _args(node)
             if args:
@@ -823,7 +828,7 @@ class _FunctionWalker:
             key=key, op=op, line=node.start_point[0] + 1, locks=frozenset(), value=value,
             marks=frozenset(marks), text="" if self.for_index else _squash(self.parsed.text(node)), guessed_type=guessed,
             in_condition=self._cond, guards=tuple(self.guards), fresh=fresh))
-        self._emit(Event("access", index))
+        self.out.append(Event("access", index))
         return index
 
     # --- calls ---------------------------------------------------------------------------
@@ -839,6 +844,8 @@ class _FunctionWalker:
             for arg in args:
                 self._read(arg, marks)
             return None
+        if name not in self.tables.special_calls and not name.startswith(apis.WAIT_CONDITION_PREFIXES):
+            return self._record_call(node, name, args, visit_args=True, marks=marks)  # most calls
         if name.startswith(apis.WAIT_CONDITION_PREFIXES):
             for position, arg in enumerate(args):
                 self._value(arg, marks | {apis.WAIT_CONDITION_MARK} if position == 1 else marks)
@@ -920,7 +927,7 @@ class _FunctionWalker:
         self.facts.calls.append(Call(name=name, line=node.start_point[0] + 1, locks=frozenset(),
                                      args=() if self.for_index else tuple(_squash(a.text.decode()) for a in args),
                                      guards=tuple(self.guards)))
-        self._emit(Event("call", index))
+        self.out.append(Event("call", index))
         self.call_subjects[node.id] = ("call", index)
         return ("call", index)
 
@@ -951,7 +958,7 @@ class _FunctionWalker:
             lock = guard_class
         index = self._lock_op(lock, ACQUIRE, line, f"guard({guard_class})", "acquire",
                               shared=guard_class in apis.SHARED_GUARD_CLASSES)
-        self._emit(Event("lock", (index, self.blocks[-1] if self.blocks else None, "acquire")))
+        self.out.append(Event("lock", (index, self.blocks[-1] if self.blocks else None, "acquire")))
         return None
 
     def _lock_call(self, node, name: str, api: apis.LockApi, args: list):
@@ -967,7 +974,7 @@ class _FunctionWalker:
                 self._read(arg, frozenset())
         op = {"acquire": ACQUIRE, "release": RELEASE, "assert": ASSERT}.get(api.op, ACQUIRE)
         index = self._lock_op(lock, op, line, name, api.op, shared=api.shared)
-        self._emit(Event("lock", (index, None, api.op)))
+        self.out.append(Event("lock", (index, None, api.op)))
         if api.op in ("try", "try0"):
             self.call_subjects[node.id] = ("try", index)
             return ("try", index)
