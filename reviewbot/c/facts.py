@@ -173,8 +173,10 @@ def _reads(node) -> tuple[frozenset, bool]:
             continue
         if kind == "call_expression" and not has_call:
             has_call = _call_name(node) not in CONDITION_WRAPPERS
-        reading = reading and kind not in ("field_identifier", "sizeof_expression", "alignof_expression")
-        stack.extend((child, reading) for child in node.named_children)
+        if node.named_child_count:  # most nodes met here are names, fields and numbers: leaves
+            reading = reading and kind not in ("sizeof_expression", "alignof_expression")
+            for child in node.named_children:
+                stack.append((child, reading))
     return frozenset(names), has_call
 
 
@@ -705,8 +707,9 @@ class _FunctionWalker:
         described = self._value(right, marks)
         if operator == "=":
             constant = described[2] if described is not None and described[0] == "const" else None
-            if _unwrap(left).type == "identifier":
-                self._assign_local(_unwrap(left).text.decode(), right, described)
+            target = _unwrap(left)
+            if target.type == "identifier":
+                self._assign_local(target.text.decode(), right, described)
                 return
             self._lvalue(left, ASSIGN if constant is not None else WRITE, constant, marks)
         elif operator in ("+=", "-="):
@@ -717,10 +720,10 @@ class _FunctionWalker:
     def _assign_local(self, name: str, value_node, described) -> None:
         """A local variable is given a value: remembered for branch tests and returns."""
         value = None
+        inner = _unwrap(value_node)
         if described is not None:
             value = ("const", described[1]) if described[0] == "const" else described
-        elif _unwrap(value_node) is not None and _unwrap(value_node).type == "identifier" and \
-                _unwrap(value_node).text.decode() in self.dereferenced:
+        elif inner is not None and inner.type == "identifier" and inner.text.decode() in self.dereferenced:
             value = ("const", RET_POINTER)
         self.dereferenced.discard(name)
         if value is not None and value[0] == "call":
@@ -731,7 +734,6 @@ class _FunctionWalker:
                 self.fresh.add(name)
             else:
                 self.fresh.discard(name)
-        inner = _unwrap(value_node) if value_node is not None else None
         if inner is not None and inner.type == "pointer_expression" and \
                 inner.child_by_field_name("operator").type == "&":
             self.aliases[name] = self._lock_key(inner.child_by_field_name("argument"), apis.LockApi("acquire"))
