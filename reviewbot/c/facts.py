@@ -76,8 +76,9 @@ def walk_file(parsed, path: str, types: TypeContext, tables: Tables,
     """Facts of every function defined in a parsed file. `known`: the known line ranges of a
     hunk-only version (KnownRange list), None for a whole file. In a hunk-only file, pieces of
     one function that the repair left as separate definitions are walked as one function.
-    `for_index`: the facts are for an index (reviewbot.commands.index.for_knowledge), which
-    reads neither the texts of conditions nor the arguments of calls: they are left empty."""
+    `for_index`: the facts are for an index (what reviewbot.knowledge learns from them), which
+    reads neither the texts of conditions and accesses nor the arguments of calls: they are
+    left empty."""
     file_facts = FileFacts(path=path, has_errors=parsed.has_errors, enums=dict(types.enums))
     walked: list[WalkedFunction] = []
     walker = None
