@@ -774,15 +774,19 @@ class _FunctionWalker:
         arrow = node.child_by_field_name("operator").type == "->"
         inner = _unwrap(base)
         inner_kind = inner.type if inner is not None else None
-        base_type, guessed = self._type_of(inner)
-        if arrow and inner_kind == "identifier":
-            self.dereferenced.add(inner.text.decode())
+        if inner_kind == "identifier":  # `p->member`, most fields: a name, read by walking nothing
+            name = inner.text.decode()
+            base_type, guessed = self._name_type(name)
+            if arrow:
+                self.dereferenced.add(name)
+        else:
+            base_type, guessed = self._type_of(inner)
         if member is not None and base_type:
             self._access(f"{base_type}.{member.text.decode()}", op, node, value, marks, guessed,
                          fresh=self._fresh_base(base, arrow))
         if not arrow and inner_kind == "field_expression":
             self._path(inner, marks)  # a.b.c: the embedded struct is not read by itself
-        else:
+        elif inner_kind != "identifier":
             self._read(base, marks)
 
     def _path(self, node, marks: frozenset) -> None:
@@ -1049,13 +1053,7 @@ class _FunctionWalker:
             return None, False
         kind = node.type
         if kind == "identifier":
-            name = node.text.decode()
-            if name in self.locals:
-                return self.locals[name], name in self.guessed
-            if name in self.types.globals:
-                return self.types.canonical(self.types.globals[name]), False
-            hint = self.types.hints.get(name)
-            return (self.types.canonical(hint), True) if hint else (None, False)
+            return self._name_type(node.text.decode())
         if kind == "field_expression":
             base_type, guessed = self._type_of(node.child_by_field_name("argument"))
             member = node.child_by_field_name("field")
@@ -1077,6 +1075,15 @@ class _FunctionWalker:
         if kind in ("pointer_expression", "subscript_expression"):
             return self._type_of(node.child_by_field_name("argument"))
         return None, False
+
+    def _name_type(self, name: str) -> tuple[str | None, bool]:
+        """`_type_of` a variable."""
+        if name in self.locals:
+            return self.locals[name], name in self.guessed
+        if name in self.types.globals:
+            return self.types.canonical(self.types.globals[name]), False
+        hint = self.types.hints.get(name)
+        return (self.types.canonical(hint), True) if hint else (None, False)
 
     def _returned(self, node):
         """What a return statement returns (walking the expression); `c ? a : b` is a choice
