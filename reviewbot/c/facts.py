@@ -164,20 +164,22 @@ def _reads(node) -> tuple[frozenset, bool]:
     """The names a condition reads (not those sizeof(x) only takes the type of) and whether it
     calls anything but likely()/unlikely(): one pass over it."""
     names, has_call = [], False
-    stack = [(node, True)]
+    stack, unread = [node], []  # unread: under sizeof(), where only the calls count
     while stack:
-        node, reading = stack.pop()
+        node = stack.pop()
         kind = node.type
         if kind == "identifier":
-            if reading:
-                names.append(node.text.decode())
+            names.append(node.text.decode())
             continue
         if kind == "call_expression" and not has_call:
             has_call = _call_name(node) not in CONDITION_WRAPPERS
         if node.named_child_count:  # most nodes met here are names, fields and numbers: leaves
-            reading = reading and kind not in ("sizeof_expression", "alignof_expression")
-            for child in node.named_children:
-                stack.append((child, reading))
+            (unread if kind in ("sizeof_expression", "alignof_expression") else stack).extend(node.named_children)
+    while unread and not has_call:
+        node = unread.pop()
+        if node.type == "call_expression":
+            has_call = _call_name(node) not in CONDITION_WRAPPERS
+        unread.extend(node.named_children)
     return frozenset(names), has_call
 
 
@@ -543,8 +545,9 @@ class _FunctionWalker:
             return self._warn_branch(node.child_by_field_name("argument"), not truth)
         if node.type == "call_expression":
             name = _call_name(node)
-            if name in CONDITION_WRAPPERS and _args(node):
-                return self._warn_branch(_args(node)[0], truth)
+            args = _args(node) if name in CONDITION_WRAPPERS else None
+            if args:
+                return self._warn_branch(args[0], truth)
             if name in apis.ASSERTIONS:
                 return truth
         return None
@@ -558,13 +561,14 @@ class _FunctionWalker:
             return self._subject_test(node.child_by_field_name("argument"), not negate)
         if kind == "call_expression":
             name = _call_name(node)
-            args = _args(node)
-            if name in CONDITION_WRAPPERS or name in apis.ASSERTIONS and len(args) == 1:
-                return self._subject_test(args[0], negate) if args else None
-            if name in ERR_TESTS and args:
-                subject = self._subject(args[0])
-                sense = "no" + ERR_TESTS[name] if negate else ERR_TESTS[name]  # !IS_ERR(p): "noerr"
-                return (subject, sense) if subject else None
+            if name in CONDITION_WRAPPERS or name in apis.ASSERTIONS or name in ERR_TESTS:
+                args = _args(node)
+                if name in CONDITION_WRAPPERS or name in apis.ASSERTIONS and len(args) == 1:
+                    return self._subject_test(args[0], negate) if args else None
+                if name in ERR_TESTS and args:
+                    subject = self._subject(args[0])
+                    sense = "no" + ERR_TESTS[name] if negate else ERR_TESTS[name]  # !IS_ERR(p): "noerr"
+                    return (subject, sense) if subject else None
             subject = self._subject(node)
             return (subject, "z" if negate else "nz") if subject else None
         if kind == "identifier":
@@ -581,7 +585,7 @@ class _FunctionWalker:
                 return (junction[op, negate], tuple(parts)) if parts else None
             if negate:
                 return None
-            if right is not None and right.text in (b"0", b"NULL") and op in ("!=", "==", "<"):
+            if op in ("!=", "==", "<") and right is not None and right.text in (b"0", b"NULL"):
                 subject = self._subject(left)
                 if subject:
                     return (subject, {"!=": "nz", "==": "z", "<": "err"}[op])
