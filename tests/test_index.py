@@ -119,6 +119,21 @@ def test_warm_index_reads_every_file_from_the_cache(capsys, tree, monkeypatch):
         {k: v for k, v in cold.items() if k not in ("from cache", "seconds")}
 
 
+def test_show_prints_what_the_index_learnt_cold_and_warm(capsys, tree):
+    assert main(["index", str(tree), "--jobs", "2", "--show"]) == 0
+    cold = capsys.readouterr().out
+    table = cold[cold.index("\nfield "):].strip().splitlines()
+    assert table[0].split() == ["field", "kind", "guard", "evidence"]
+    rows = {line.split()[0]: line.split(None, 3)[1:] for line in table[1:]}
+    assert rows["minifs_file.iomode"] == ["state", "minifs_inode.lock", "inferred: held at 5 of 5 sites"]
+    assert rows["minifs_conn.dio_writes"] == ["counter", "-"]  # moved, and no lock guards it
+    assert main(["index", str(tree), "--jobs", "1", "--show"]) == 0
+    warm = capsys.readouterr().out
+    assert warm[warm.index("\nfield "):] == cold[cold.index("\nfield "):]  # the last result, kept whole
+    assert main(["index", str(tree), "--jobs", "1"]) == 0
+    assert "evidence" not in capsys.readouterr().out  # without --show, the counts only
+
+
 def test_only_a_changed_file_is_analysed_again(capsys, tree, monkeypatch):
     run_index(capsys, str(tree), "--jobs", "1")
     inode = tree / "inode.c"

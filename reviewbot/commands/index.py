@@ -11,6 +11,12 @@ of them. Prints the number of files (found, taken from the cache, failed) and fu
 tracked fields, guards inferred, seconds. Indexing a tree again where no file has changed
 reuses the last result.
 
+    reviewbot index fs/fuse --show
+
+prints after the counts what the index learnt: every field it tracks (a counter, a state, a
+bit) or knows the guard of, with the kind, the lock and the evidence (how many of the
+field's sites hold the lock, or the profile or config entry that says so).
+
     reviewbot index --stats linux/fs linux/net
 
 prints instead how much of the tree parses cleanly: the share of functions, and of files,
@@ -38,7 +44,9 @@ from reviewbot.c.parse import digest_of
 from reviewbot.errors import InputError
 from reviewbot.files import check_file, read_file
 from reviewbot.knowledge import Knowledge, KnowledgeBuilder, KnowledgePart, load_config
-from reviewbot.knowledge.guards import INFERRED
+from reviewbot.knowledge.config import source_label
+from reviewbot.knowledge.guards import ASSERTED, INFERRED
+from reviewbot.knowledge.tracked import AUTO_SOURCE
 from reviewbot.limits import Limits
 from reviewbot.workspace import FileVersion
 
@@ -49,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats", action="store_true",
                         help="print the parse coverage (functions and files without parse errors) "
                         "per directory instead of indexing")
+    parser.add_argument("--show", action="store_true",
+                        help="also print what the index learnt: every tracked or guarded field, its kind, "
+                        "its guard and the evidence")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     # an unchanged tree under an unchanged config and analyser: the counts of the last index
     tree_key = digest_of("".join(f"{path}\0{digest}\n" for path, digest in digests.items()).encode())
     tree_namespace = f"index-{digest_of(repr(config).encode())[:12]}"
-    counts = cache.get(tree_key, tree_namespace)
+    found = cache.get(tree_key, tree_namespace)
     failures: list[Failure] = []
-    if counts is None:
+    if found is None:
         progress = Progress(len(paths)) if sys.stderr.isatty() else None
         # what the inference gathers is many small objects kept to the end: collecting cycles
         # among them as they arrive costs more than the index itself
@@ -90,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
                   "functions": indexed.functions,
                   "tracked fields": len(indexed.knowledge.tracked),
                   "guards inferred": sum(1 for g in indexed.knowledge.guards.values() if g.source == INFERRED)}
+        rows = learnt(indexed.knowledge)
         if not failures:
-            cache.put(tree_key, tree_namespace, counts)
+            cache.put(tree_key, tree_namespace, (counts, rows))
     else:
+        counts, rows = found
         counts = {**counts, "from cache": len(paths)}
     for failure in skipped:
         print(f"reviewbot: {failure.path}: skipped: {failure.error}", file=sys.stderr)
@@ -100,7 +113,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"reviewbot: {failure.path}: not indexed: {failure.error}", file=sys.stderr)
     for label, value in [*counts.items(), ("seconds", f"{time.perf_counter() - started:.1f}")]:
         print(f"{label:<16} {value}")
+    if args.show:
+        print()
+        print_table([("field", "kind", "guard", "evidence"), *rows])
     return 0
+
+
+def learnt(knowledge: Knowledge) -> list[tuple[str, str, str, str]]:
+    """(field, kind, guard, evidence) of every field the knowledge tracks or knows a guard of,
+    by name; "-" where it has no kind or no guard."""
+    rows = []
+    for key in sorted(knowledge.tracked.keys() | knowledge.guards.keys()):
+        tracked, guard = knowledge.tracked.get(key), knowledge.guards.get(key)
+        evidence = []
+        if tracked is not None and tracked.source != AUTO_SOURCE:
+            evidence.append(f"{tracked.kind} by {source_label(tracked.source)}")
+        if guard is not None:
+            evidence.append(f"{GUARD_SOURCES.get(guard.source) or source_label(guard.source)}: held at "
+                            f"{guard.held_sites} of {guard.total_sites} site{'s' if guard.total_sites != 1 else ''}")
+        rows.append((key, tracked.kind if tracked is not None else "-", guard.lock if guard is not None else "-",
+                     "; ".join(evidence)))
+    return rows
+
+
+GUARD_SOURCES = {INFERRED: "inferred", ASSERTED: "asserted held"}
+
+
+def print_table(rows: list[tuple]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(f"{cell:<{width}}" for cell, width in zip(row, widths)), row[-1]]).rstrip())
 
 
 def print_coverage(inputs: list[str], jobs: int) -> int:
