@@ -129,8 +129,11 @@ def learnt(knowledge: Knowledge) -> list[tuple[str, str, str, str]]:
         if tracked is not None and tracked.source != AUTO_SOURCE:
             evidence.append(f"{tracked.kind} by {source_label(tracked.source)}")
         if guard is not None:
-            evidence.append(f"{GUARD_SOURCES.get(guard.source) or source_label(guard.source)}: held at "
-                            f"{guard.held_sites} of {guard.total_sites} site{'s' if guard.total_sites != 1 else ''}")
+            said = GUARD_SOURCES.get(guard.source) or f"guard by {source_label(guard.source)}"
+            if guard.total_sites:
+                said += (f": held at {guard.held_sites} of {guard.total_sites} "
+                         f"site{'s' if guard.total_sites != 1 else ''}")
+            evidence.append(said)
         rows.append((key, tracked.kind if tracked is not None else "-", guard.lock if guard is not None else "-",
                      "; ".join(evidence)))
     return rows
