@@ -134,6 +134,20 @@ def test_show_prints_what_the_index_learnt_cold_and_warm(capsys, tree):
     assert "evidence" not in capsys.readouterr().out  # without --show, the counts only
 
 
+def test_files_are_analysed_with_the_profiles_their_paths_enable(tmp_path):
+    """fs/fuse/ enables the fuse profile, whose type hints name what `fi` is where no
+    declaration says: a review analyses the files so, and so does the index."""
+    source = tmp_path / "fs" / "fuse" / "hinted.c"
+    source.parent.mkdir(parents=True)
+    source.write_text("void bump(void)\n{\n\tspin_lock(&fi->lock);\n\tfi->iocachectr++;\n"
+                      "\tspin_unlock(&fi->lock);\n}\n")
+    paths = [str(source)]
+    knowledge = index.index_files(paths, {str(source): digest_of(source.read_bytes())},
+                                  load_config(str(tmp_path)), 1).knowledge
+    guard = knowledge.guards["fuse_inode.iocachectr"]
+    assert (guard.lock, guard.held_sites, guard.total_sites) == ("fuse_inode.lock", 1, 1)
+
+
 def test_only_a_changed_file_is_analysed_again(capsys, tree, monkeypatch):
     run_index(capsys, str(tree), "--jobs", "1")
     inode = tree / "inode.c"
@@ -176,7 +190,7 @@ def test_the_index_knowledge_is_what_the_files_facts_teach(tree):
     config = load_config(str(tree))
     expected = KnowledgeBuilder(config, paths)
     for path in sorted(paths, key=os.path.getsize, reverse=True):  # the order the index takes them
-        expected.add(index_facts({path: FileVersion(path, Path(path).read_text())}, config)[path])
+        expected.add(index_facts({path: FileVersion(path, Path(path).read_text())}, expected.config)[path])
     expected = expected.build()
     for jobs in (2, 1):  # cold, then from the cache
         found = index.index_files(paths, digests, config, jobs).knowledge

@@ -232,9 +232,10 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, pr
     tree. Cached files are read here; the others go to `jobs` worker processes, largest first
     so that no big file is left for the end. A worker analyses a file and sends what it adds
     to the knowledge (a KnowledgePart, cached too), merged here as it comes: the facts
-    themselves never leave the worker (a whole tree's would not fit in memory)."""
+    themselves never leave the worker (a whole tree's would not fit in memory). The files are
+    analysed under the config with the profiles their paths enable, as a review would."""
     builder = KnowledgeBuilder(config, paths)
-    namespace = parts_namespace(config, builder)
+    namespace = parts_namespace(builder)
     files = functions = 0
     failures = []
 
@@ -266,34 +267,34 @@ def index_files(paths: list[str], digests: dict[str, str], config, jobs: int, pr
                 add(pickle.loads(result))
 
     if jobs == 1 or len(missing) < 2:
-        _init_worker(config, builder, namespace)
+        _init_worker(builder, namespace)
         collect(_worker_index_file(path) for path in missing)
     else:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         chunk = max(1, min(16, len(missing) // (jobs * 16)))
-        with context.Pool(jobs, initializer=_init_worker, initargs=(config, builder, namespace)) as pool:
+        with context.Pool(jobs, initializer=_init_worker, initargs=(builder, namespace)) as pool:
             collect(pool.imap_unordered(_worker_index_file, missing, chunksize=chunk))
     failures.sort(key=lambda f: f.path)
     return Indexed(builder.build(), files, functions, from_cache, failures)
 
 
-def index_file(path: str, builder: KnowledgeBuilder, config=None) -> KnowledgePart:
+def index_file(path: str, builder: KnowledgeBuilder) -> KnowledgePart:
     """What one file adds to `builder`'s knowledge, from the cache when the file was indexed
     before with the same content at the same path (a part names its file)."""
-    namespace = parts_namespace(config, builder)
-    data = _read(path, config)
+    namespace = parts_namespace(builder)
+    data = _read(path, builder.config)
     cached = cache.get(part_key(path, digest_of(data)), namespace)
     if isinstance(cached, KnowledgePart):
         return cached
-    return pickle.loads(_analysed(path, data, config, builder, namespace))
+    return pickle.loads(_analysed(path, data, builder, namespace))
 
 
-def _analysed(path: str, data: bytes, config, builder: KnowledgeBuilder, namespace: str) -> bytes:
+def _analysed(path: str, data: bytes, builder: KnowledgeBuilder, namespace: str) -> bytes:
     """The knowledge part of a file not in the cache, stored there, and pickled: a worker
     sends the main process the bytes it stored, so the part is pickled once, not once more
     for the pipe."""
     text = data.decode("utf-8", "replace")  # as the workspace decodes: the analysis reads text
-    facts = analyze({path: FileVersion(path, text)}, config)[path]
+    facts = analyze({path: FileVersion(path, text)}, builder.config)[path]
     part = cache.pickled(builder.part(facts))
     cache.put_pickled(part_key(path, digest_of(data)), namespace, part)
     return part
@@ -310,27 +311,27 @@ def part_key(path: str, digest: str) -> str:
     return digest_of(f"{path}\0{digest}".encode())
 
 
-def parts_namespace(config, builder: KnowledgeBuilder) -> str:
+def parts_namespace(builder: KnowledgeBuilder) -> str:
     """The cache namespace of knowledge parts: the config tables the facts depend on (lock
     APIs, reference pairs, type hints) and the names of exclusive contexts (whose accesses
     are no guard's sites); the cache adds the analyser's code version."""
+    config = builder.config
     tables = repr((sorted(config.lock_apis.items()), sorted(config.reference_pairs.items()),
-                   sorted(config.type_hints.items()))) if config is not None else ""
-    return f"knowledge-part-{digest_of((tables + repr(builder.exclusive.patterns)).encode())[:12]}"
+                   sorted(config.type_hints.items()), builder.exclusive.patterns))
+    return f"knowledge-part-{digest_of(tables.encode())[:12]}"
 
 
 def _read(path: str, config) -> bytes:
     return read_file(path, (config.limits if config is not None else Limits()).file_bytes, "file_bytes")
 
 
-_worker_config = None
 _worker_builder = None
 _worker_namespace = None
 
 
-def _init_worker(config, builder: KnowledgeBuilder, namespace: str) -> None:
-    global _worker_config, _worker_builder, _worker_namespace
-    _worker_config, _worker_builder, _worker_namespace = config, builder, namespace
+def _init_worker(builder: KnowledgeBuilder, namespace: str) -> None:
+    global _worker_builder, _worker_namespace
+    _worker_builder, _worker_namespace = builder, namespace
     _worker_signals()
     gc.enable()  # a forked worker inherits the parent's disabled collector
     gc.set_threshold(50_000, 20, 20)  # an analysis allocates many small objects, few cycles
@@ -345,8 +346,8 @@ def _worker_index_file(path: str) -> bytes | Failure:
     """The knowledge part of a file the main process did not find in the cache, pickled (see
     _analysed), or what went wrong."""
     try:
-        data = _read(path, _worker_config)
-        return _analysed(path, data, _worker_config, _worker_builder, _worker_namespace)
+        data = _read(path, _worker_builder.config)
+        return _analysed(path, data, _worker_builder, _worker_namespace)
     except Exception as err:  # reported with the file's name; the other files go on
         return Failure(path, f"{type(err).__name__}: {err}")
 
