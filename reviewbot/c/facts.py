@@ -16,7 +16,9 @@ from reviewbot.c import apis
 from reviewbot.c.model import (ACQUIRE, ADD, ADDR, ASSERT, ASSIGN, DEC, INC, READ, RELEASE, RET_ERRNO,
                                RET_OTHER, RET_POINTER, RET_ZERO, SUB, WRITE, Access, Call, Condition,
                                FileFacts, FunctionFacts, LockOp)
-from reviewbot.c.paths import Block, Event, FunctionBody, Goto, If, Jump, Label, Loop, Return, Switch
+from reviewbot.c.paths import (AccessEvent, AllOf, AnyOf, Block, CallEvent, CallResult, Choice, Const, CountResult,
+                               FunctionBody, Goto, If, Jump, Label, LockEvent, Loop, RangeEvent, Return, SetEvent,
+                               Switch, Test, TryResult, Var)
 from reviewbot.c.types import TypeContext, declarator_name, parameters, type_name
 
 # lock APIs with a member suffix name the object they lock: its type when the argument's is unknown
@@ -209,7 +211,7 @@ class _FunctionWalker:
         self.lock_kinds: list[str] = []
         self.last_range: int | None = None
         self._cond: int | None = None  # the condition being walked
-        self.call_subjects: dict = {}  # node id -> ("call", i) | ("try", i), within one condition
+        self.call_subjects: dict = {}  # node id -> its CallResult, TryResult or CountResult, within one condition
         self.param_types: list = []
         self.conditional_accesses: set[int] = set()
 
@@ -325,7 +327,7 @@ class _FunctionWalker:
             if known.start <= first <= known.end or first < known.start <= last:
                 if index != self.last_range:
                     self.last_range = index
-                    self.out.append(Event("range", (known.start, known.end)))
+                    self.out.append(RangeEvent(known.start, known.end))
                 return
 
     def _stmt(self, node) -> None:
@@ -437,7 +439,7 @@ class _FunctionWalker:
                               shared=guard_class in apis.SHARED_GUARD_CLASSES)
         self.block_ids += 1
         block_id = self.block_ids
-        block = Block(block_id, [Event("lock", (index, block_id, "acquire"))])
+        block = Block(block_id, [LockEvent(index, block_id, "acquire")])
         self.blocks.append(block_id)
         saved = self.out
         self.out = block.body
@@ -568,27 +570,27 @@ class _FunctionWalker:
                 if name in ERR_TESTS and args:
                     subject = self._subject(args[0])
                     sense = "no" + ERR_TESTS[name] if negate else ERR_TESTS[name]  # !IS_ERR(p): "noerr"
-                    return (subject, sense) if subject else None
+                    return Test(subject, sense) if subject else None
             subject = self._subject(node)
-            return (subject, "z" if negate else "nz") if subject else None
+            return Test(subject, "z" if negate else "nz") if subject else None
         if kind == "identifier":
             subject = self._subject(node)
-            return (subject, "z" if negate else "nz") if subject else None
+            return Test(subject, "z" if negate else "nz") if subject else None
         if kind == "binary_expression":
             op = node.child_by_field_name("operator").type
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
             if op in ("&&", "||"):
                 # !(a && b) is !a || !b: the junction flips with the negation
-                junction = {("&&", False): "and", ("||", False): "or", ("&&", True): "or", ("||", True): "and"}
+                junction = AllOf if (op == "&&") != negate else AnyOf
                 parts = [self._subject_test(left, negate), self._subject_test(right, negate)]
                 parts = [p for p in parts if p is not None]
-                return (junction[op, negate], tuple(parts)) if parts else None
+                return junction(tuple(parts)) if parts else None
             if negate:
                 return None
             if op in ("!=", "==", "<") and right is not None and right.text in (b"0", b"NULL"):
                 subject = self._subject(left)
                 if subject:
-                    return (subject, {"!=": "nz", "==": "z", "<": "err"}[op])
+                    return Test(subject, {"!=": "nz", "==": "z", "<": "err"}[op])
         return None
 
     def _subject(self, node):
@@ -596,7 +598,7 @@ class _FunctionWalker:
         if node is None:
             return None
         if node.type == "identifier":
-            return ("var", node.text.decode())
+            return Var(node.text.decode())
         if node.type == "call_expression":
             return self.call_subjects.get(node.id)
         return None
@@ -604,7 +606,7 @@ class _FunctionWalker:
     # --- expressions ---------------------------------------------------------------------
     def _expr(self, node, cond: int | None = None, marks: frozenset = frozenset()):
         """Walk an expression that is read; returns a description of its value for binding:
-        ("const", class, text) | ("call", i) | ("try", i) | None. With `cond`, the expression
+        a Const, CallResult, TryResult, CountResult or None. With `cond`, the expression
         is that condition: its reads say so, and its calls can be tested by the branch."""
         saved = self._cond
         if cond is not None:
@@ -663,9 +665,8 @@ class _FunctionWalker:
                 if argument.type == "number_literal" or (argument.type == "identifier" and
                                                          argument.text.startswith(b"E")):
                     queued = argument.text in QUEUED_CODES
-                    return ("const", RET_OTHER if queued else RET_ERRNO, node.text.decode())
-            return None if described is None or described[0] != "const" else ("const", RET_OTHER,
-                                                                               node.text.decode())
+                    return Const(RET_OTHER if queued else RET_ERRNO, node.text.decode())
+            return Const(RET_OTHER, node.text.decode()) if type(described) is Const else None
         if kind == "cast_expression":
             return self._value(node.child_by_field_name("value"), marks)
         if kind == "conditional_expression":
@@ -693,15 +694,15 @@ class _FunctionWalker:
         kind = node.type
         text = node.text.decode()
         if kind == "number_literal":
-            return ("const", RET_ZERO if text in ("0", "0UL", "0L", "0U") else RET_OTHER, text)
+            return Const(RET_ZERO if text in ("0", "0UL", "0L", "0U") else RET_OTHER, text)
         if kind in ("null",) or text == "NULL":
-            return ("const", RET_ZERO, text)
+            return Const(RET_ZERO, text)
         if kind == "false":
-            return ("const", RET_ZERO, text)
+            return Const(RET_ZERO, text)
         if kind in ("true", "char_literal", "string_literal", "concatenated_string"):
-            return ("const", RET_OTHER, text)
+            return Const(RET_OTHER, text)
         if kind == "identifier" and (text.isupper() or self.types.is_enum_constant(text)) and text not in self.locals:
-            return ("const", RET_OTHER, text)
+            return Const(RET_OTHER, text)
         return None
 
 
@@ -711,7 +712,7 @@ class _FunctionWalker:
         operator = node.child_by_field_name("operator").type
         described = self._value(right, marks)
         if operator == "=":
-            constant = described[2] if described is not None and described[0] == "const" else None
+            constant = described.text if type(described) is Const else None
             target = _unwrap(left)
             if target.type == "identifier":
                 self._assign_local(target.text.decode(), right, described)
@@ -727,14 +728,14 @@ class _FunctionWalker:
         value = None
         inner = _unwrap(value_node)
         if described is not None:
-            value = ("const", described[1]) if described[0] == "const" else described
+            value = Const(described.cls) if type(described) is Const else described
         elif inner is not None and inner.type == "identifier" and inner.text.decode() in self.dereferenced:
-            value = ("const", RET_POINTER)
+            value = Const(RET_POINTER)
         self.dereferenced.discard(name)
-        if value is not None and value[0] == "call":
-            callee = self.facts.calls[value[1]].name
+        if type(value) is CallResult:
+            callee = self.facts.calls[value.index].name
             if callee in ERRNO_MAKERS:  # `err = PTR_ERR(p);` before `if (IS_ERR(p))`: the error
-                value = ("const", RET_ERRNO)
+                value = Const(RET_ERRNO)
             if callee in apis.ALLOCATORS:
                 self.fresh.add(name)
             else:
@@ -748,7 +749,7 @@ class _FunctionWalker:
                 self.locals[name] = type_
                 if guessed:
                     self.guessed.add(name)
-        self.out.append(Event("set", (name, value)))
+        self.out.append(SetEvent(name, value))
 
     def _lvalue(self, node, op: str, value: str | None, marks: frozenset) -> None:
         node = _unwrap(node)
@@ -764,7 +765,7 @@ class _FunctionWalker:
             self._read(node.child_by_field_name("argument"), marks)
         elif kind == "identifier":
             if op != ADDR:
-                self.out.append(Event("set", (node.text.decode(), None)))
+                self.out.append(SetEvent(node.text.decode(), None))
         elif kind == "call_expression" and _call_name(node) in ("data_race", "READ_ONCE"):
             args = _args(node)
             if args:
@@ -839,7 +840,7 @@ class _FunctionWalker:
             key=key, op=op, line=node.start_point[0] + 1, locks=frozenset(), value=value,
             marks=frozenset(marks), text="" if self.for_index else _squash(self.parsed.text(node)), guessed_type=guessed,
             in_condition=self._cond, guards=tuple(self.guards), fresh=fresh))
-        self.out.append(Event("access", index))
+        self.out.append(AccessEvent(index))
         return index
 
     # --- calls ---------------------------------------------------------------------------
@@ -907,8 +908,8 @@ class _FunctionWalker:
             described = self._record_call(node, name, args, visit_args=False)
             if access is not None and name.endswith(CONDITIONAL_COUNTER_SUFFIXES):
                 self.conditional_accesses.add(access)
-                self.call_subjects[node.id] = ("count", access)
-                return ("count", access)
+                result = self.call_subjects[node.id] = CountResult(access)
+                return result
             return described
         if name in apis.FIELD_CALLS:
             return self._field_call(node, name, args, marks)
@@ -938,9 +939,9 @@ class _FunctionWalker:
         self.facts.calls.append(Call(name=name, line=node.start_point[0] + 1, locks=frozenset(),
                                      args=() if self.for_index else tuple(_squash(a.text.decode()) for a in args),
                                      guards=tuple(self.guards)))
-        self.out.append(Event("call", index))
-        self.call_subjects[node.id] = ("call", index)
-        return ("call", index)
+        self.out.append(CallEvent(index))
+        result = self.call_subjects[node.id] = CallResult(index)
+        return result
 
     def _marked(self, name: str, args: list, marks: frozenset):
         if not args:
@@ -948,7 +949,7 @@ class _FunctionWalker:
         marks = marks | {name}
         if name in ("WRITE_ONCE", "smp_store_release") and len(args) >= 2:
             described = self._value(args[1], frozenset())
-            constant = described[2] if described is not None and described[0] == "const" else None
+            constant = described.text if type(described) is Const else None
             target = _unwrap(args[0])
             if name == "smp_store_release" and target is not None and target.type == "pointer_expression":
                 target = target.child_by_field_name("argument")
@@ -969,7 +970,7 @@ class _FunctionWalker:
             lock = guard_class
         index = self._lock_op(lock, ACQUIRE, line, f"guard({guard_class})", "acquire",
                               shared=guard_class in apis.SHARED_GUARD_CLASSES)
-        self.out.append(Event("lock", (index, self.blocks[-1] if self.blocks else None, "acquire")))
+        self.out.append(LockEvent(index, self.blocks[-1] if self.blocks else None, "acquire"))
         return None
 
     def _lock_call(self, node, name: str, api: apis.LockApi, args: list):
@@ -985,10 +986,10 @@ class _FunctionWalker:
                 self._read(arg, frozenset())
         op = {"acquire": ACQUIRE, "release": RELEASE, "assert": ASSERT}.get(api.op, ACQUIRE)
         index = self._lock_op(lock, op, line, name, api.op, shared=api.shared)
-        self.out.append(Event("lock", (index, None, api.op)))
+        self.out.append(LockEvent(index, None, api.op))
         if api.op in ("try", "try0"):
-            self.call_subjects[node.id] = ("try", index)
-            return ("try", index)
+            result = self.call_subjects[node.id] = TryResult(index)
+            return result
         return None
 
     def _lock_op(self, lock: str, op: str, line: int, api_name: str, api_op: str, shared: bool) -> int:
@@ -1098,7 +1099,7 @@ class _FunctionWalker:
             self._expr(condition)
             test = self._subject_test(condition)
             choices = [self._returned(inner.child_by_field_name(f)) for f in ("consequence", "alternative")]
-            return ("choice", test, *choices) if test is not None else None
+            return Choice(test, *choices) if test is not None else None
         return self._return_value(node, self._expr(node) if node is not None else None)
 
     def _return_value(self, node, described):
@@ -1106,13 +1107,13 @@ class _FunctionWalker:
         if node is None:
             return None
         if described is not None:
-            if described[0] == "const":
-                return ("const", described[1])
-            if described[0] == "call" and self.facts.calls[described[1]].name in ERRNO_MAKERS:
-                return ("const", RET_ERRNO)
+            if type(described) is Const:
+                return Const(described.cls)
+            if type(described) is CallResult and self.facts.calls[described.index].name in ERRNO_MAKERS:
+                return Const(RET_ERRNO)
             return described
         if node.type == "identifier":
-            return ("var", node.text.decode())
+            return Var(node.text.decode())
         if node.type == "pointer_expression" and node.child_by_field_name("operator").type == "&":
-            return ("const", RET_POINTER)
+            return Const(RET_POINTER)
         return None

@@ -34,17 +34,96 @@ from reviewbot.c.model import (ACQUIRE, ASSERT, ASSIGN, RELEASE, RET_ERRNO, RET_
 # --- the control-flow tree the walker builds -----------------------------------------------
 
 
+# Values as the walker describes them: what a local is assigned, what a return returns, what a
+# branch tests. Frozen dataclasses, not named tuples: they are compared and hashed (in the
+# paths' states), and a named tuple equals any other of its shape (the result of call 3 would
+# be the result of lock op 3).
+
+
+@dataclass(frozen=True)
+class Const:
+    cls: str  # its value class: RET_ZERO, RET_ERRNO, RET_POINTER, RET_OTHER
+    text: str = ""  # its source text, where a store of it records the value stored
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str  # a local variable or parameter
+
+
+@dataclass(frozen=True)
+class CallResult:
+    index: int  # into FunctionFacts.calls
+
+
+@dataclass(frozen=True)
+class TryResult:
+    index: int  # into FunctionFacts.lock_ops: a trylock, true (or 0 for "try0") when it took the lock
+
+
+@dataclass(frozen=True)
+class CountResult:
+    index: int  # into FunctionFacts.accesses: a counter API that moves the counter only when it returns true
+
+
+@dataclass(frozen=True)
+class Choice:
+    test: Test | AllOf | AnyOf  # of c, in `c ? a : b`
+    then: object  # the value of a
+    orelse: object  # the value of b
+
+
+@dataclass(frozen=True)
+class Test:
+    """What a branch tests: that `subject` (a Var or a result) is of the classes SENSES[sense]."""
+
+    subject: Var | CallResult | TryResult | CountResult
+    sense: str
+
+
+@dataclass(frozen=True)
+class AllOf:
+    tests: tuple  # of `a && b`
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    tests: tuple  # of `a || b`
+
+
+# Events, in evaluation order. The tree is compared (a cached walk with a new one), never hashed:
+# plain dataclasses, one per kind, which the interpreter tells apart by type.
+
+
 @dataclass
-class Event:
-    kind: str  # "access", "lock", "call", "set", "range"
-    data: object = None
-    # access: index into FunctionFacts.accesses
-    # lock: (index into lock_ops, scope block id or None, api op "acquire"/"release"/"assert"/"try"/"try0")
-    # call: index into FunctionFacts.calls
-    # set: (variable, value) with value ("const", class) | ("call", i) | ("try", i) | ("count", i)
-    #   | None
-    # range: (start, end) of a known range of a hunk-only function that begins: lock state is
-    #   unknown again, except for the locks the range releases before taking them
+class AccessEvent:
+    index: int  # into FunctionFacts.accesses
+
+
+@dataclass
+class LockEvent:
+    index: int  # into FunctionFacts.lock_ops
+    scope: int | None  # the block whose end releases it (guard(), scoped_guard), else None
+    api_op: str  # the API's op: "acquire", "release", "assert", "try", "try0"
+
+
+@dataclass
+class CallEvent:
+    index: int  # into FunctionFacts.calls
+
+
+@dataclass
+class SetEvent:
+    name: str  # a local variable is assigned
+    value: Const | CallResult | TryResult | CountResult | None  # None: a value nothing tests or returns
+
+
+@dataclass
+class RangeEvent:
+    # a known range of a hunk-only function begins: lock state is unknown again, except for the
+    # locks the range releases before taking them
+    start: int
+    end: int
 
 
 @dataclass
@@ -57,9 +136,7 @@ class Block:
 class If:
     cond: int  # Condition id
     line: int
-    # (subject, sense) with subject ("var", name) | ("call", i) | ("try", i) | ("count", i),
-    # or ("and"|"or", (test, ...)) for a && b, a || b
-    test: tuple | None
+    test: Test | AllOf | AnyOf | None
     key: str | None  # text for correlating a repeated condition; None when it has side effects
     names: frozenset  # identifiers the condition reads (an assignment to one forgets the key)
     then: list
@@ -83,9 +160,7 @@ class Switch:
 @dataclass
 class Return:
     line: int
-    # ("const", class) | ("var", name) | ("call", i) | ("try", i) | None, or for `c ? a : b`
-    # ("choice", test of c, value of a, value of b)
-    value: tuple | None
+    value: Const | Var | CallResult | TryResult | CountResult | Choice | None
 
 
 @dataclass
@@ -182,8 +257,8 @@ class _StateFields(NamedTuple):
     released: frozenset = frozenset()  # locks released here without being taken here
     deltas: tuple = ()  # sorted (key, amount), amount != 0
     bits: tuple = ()  # sorted (key, "set"|"clear")
-    vals: tuple = ()  # sorted (variable, value): ("const", class) or ("pending", subject)
-    pending: tuple = ()  # subjects whose outcome no branch has decided yet
+    vals: tuple = ()  # sorted (variable, value): a Const (its class), or a result still pending
+    pending: tuple = ()  # results (CallResult, TryResult, CountResult) whose outcome no branch has decided yet
     known: frozenset = frozenset()  # (condition key, truth) of the conditions decided so far
     warned: bool = False  # the path went where a WARN_ON fired: an invariant already broken
     # the evidence: what the path did, which nothing of the rest depends on. Decisions and
@@ -278,8 +353,9 @@ class PathResult:
     released: dict  # Exit -> locks released on its path without being taken in the function
     asserted_unheld: set  # locks asserted held where the function had not taken them
     warned: set  # exits whose path went where a WARN_ON fired
-    # ("access"|"call", index) of the events whose (empty) lock set is that of code no path reaches
-    unreached: set = field(default_factory=set)
+    # indexes of the accesses and of the calls whose (empty) lock set is that of code no path reaches
+    unreached_accesses: set = field(default_factory=set)
+    unreached_calls: set = field(default_factory=set)
 
 
 class _Run:
@@ -297,7 +373,8 @@ class _Run:
                 self.conditions_reading.setdefault(name, set()).add(key)
         self.access_locks: dict[int, frozenset] = {}
         self.call_locks: dict[int, frozenset] = {}
-        self.unreached: set = set()
+        self.unreached_accesses: set = set()
+        self.unreached_calls: set = set()
         self.exits: dict[tuple, Exit] = {}  # what tells exits apart -> the exit
         self.released: dict = {}
         self.warned: set = set()
@@ -314,8 +391,9 @@ class _Run:
     # sequences and nodes
     def seq(self, nodes: list, states: list[State]) -> list[State]:
         for node in nodes:
-            if states and type(node) is Event:  # most nodes: straight to the event, not by node()
-                states = self.event(node, states)
+            on_event = _ON_EVENT.get(type(node))
+            if states and on_event is not None:  # most nodes: straight to the event, not by node()
+                states = on_event(self, node, states)
                 continue
             if isinstance(node, Label):
                 self.labels_seen.add(node.name)
@@ -333,12 +411,14 @@ class _Run:
         return states
 
     def _visit_unreachable(self, node) -> None:
-        if isinstance(node, Event):
-            if node.kind in ("access", "call"):
-                table = self.access_locks if node.kind == "access" else self.call_locks
-                if node.data not in table:
-                    table[node.data] = frozenset()
-                    self.unreached.add((node.kind, node.data))
+        if isinstance(node, AccessEvent):
+            if node.index not in self.access_locks:
+                self.access_locks[node.index] = frozenset()
+                self.unreached_accesses.add(node.index)
+        elif isinstance(node, CallEvent):
+            if node.index not in self.call_locks:
+                self.call_locks[node.index] = frozenset()
+                self.unreached_calls.add(node.index)
         elif isinstance(node, Block):
             self.seq(node.body, [])
         elif isinstance(node, If):
@@ -351,8 +431,9 @@ class _Run:
                 self.seq(body, [])
 
     def node(self, node, states: list[State]) -> list[State]:
-        if isinstance(node, Event):
-            return self.event(node, states)
+        on_event = _ON_EVENT.get(type(node))
+        if on_event is not None:
+            return on_event(self, node, states)
         if isinstance(node, Block):
             out = self.seq(node.body, states)
             return [self._leave_blocks(s, (node.id,)) for s in out]
@@ -430,40 +511,40 @@ class _Run:
             return state._replace(known=known, warned=warned)
         return state._replace(known=known, decisions=((node.line, truth), state.decisions), warned=warned)
 
-    def _decide(self, state: State, test: tuple, truth: bool) -> State | None:
-        subject, sense = test
-        if subject in ("and", "or"):
+    def _decide(self, state: State, test: Test | AllOf | AnyOf, truth: bool) -> State | None:
+        if type(test) is not Test:
             # a && b true: both hold; a || b false: neither holds
-            if (subject == "and") == truth:
-                for part in sense:
+            if (type(test) is AllOf) == truth:
+                for part in test.tests:
                     state = self._decide(state, part, truth)
                     if state is None:
                         return None
                 return state
             # a && b false: b failed or never ran; for a trylock or a conditional counter the
             # two are the same (nothing taken), so b counts as failed
-            last_subject, last_sense = sense[-1]
-            if last_subject in state.pending and last_subject[0] in ("try", "count") and \
-                    self._outcome(last_subject, last_sense, False) == "fail":
-                return self._resolve(state, last_subject, "fail", last_sense)
+            last = test.tests[-1]
+            if type(last) is Test and type(last.subject) in (TryResult, CountResult) and \
+                    last.subject in state.pending and self._outcome(last.subject, last.sense, False) == "fail":
+                return self._resolve(state, last.subject, "fail", last.sense)
             return state
+        subject, sense = test.subject, test.sense
         allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
-        if subject[0] == "var":
-            value = _get(state.vals, subject[1])
+        if type(subject) is Var:
+            value = _get(state.vals, subject.name)
             if value is None and allowed == SENSES["z"]:
                 # the branch where it is 0 or NULL: `if (ff) get(ff); return ff;` returns NULL here
-                return state._replace(vals=_set_item(state.vals, subject[1], ("const", RET_ZERO)))
+                return state._replace(vals=_set_item(state.vals, subject.name, Const(RET_ZERO)))
             if value is None:
                 return state
-            if value[0] == "const":
-                return state if value[1] in allowed else None
-            subject = value[1]
+            if type(value) is Const:
+                return state if value.cls in allowed else None
+            subject = value
         if subject not in state.pending:
             return state
         outcome = self._outcome(subject, sense, truth)
         return self._resolve(state, subject, outcome, sense) if outcome else state
 
-    def _outcome(self, subject: tuple, sense: str, truth: bool) -> str | None:
+    def _outcome(self, subject: CallResult | TryResult | CountResult, sense: str, truth: bool) -> str | None:
         """"ok" or "fail" when a branch that tested `subject` tells which, else None."""
         allowed = SENSES[sense] if truth else ALL_CLASSES - SENSES[sense]
         ok, fail = self._classes(subject, sense)
@@ -473,14 +554,14 @@ class _Run:
             return "fail"
         return None
 
-    def _ok_sense(self, subject: tuple) -> str:
-        if subject[0] == "count":
+    def _ok_sense(self, subject: CallResult | TryResult | CountResult) -> str:
+        if type(subject) is CountResult:
             return "nonzero"
-        if subject[0] == "try":
-            return "zero" if self.body.lock_kinds[subject[1]] == "try0" else "nonzero"
-        return self.effects[self.facts.calls[subject[1]].name].ok_sense
+        if type(subject) is TryResult:
+            return "zero" if self.body.lock_kinds[subject.index] == "try0" else "nonzero"
+        return self.effects[self.facts.calls[subject.index].name].ok_sense
 
-    def _classes(self, subject: tuple, sense: str | None) -> tuple[frozenset, frozenset]:
+    def _classes(self, subject: CallResult | TryResult | CountResult, sense: str | None) -> tuple[frozenset, frozenset]:
         """The ok and fail value classes of a result, as a branch with test `sense` sees it."""
         ok_sense = self._ok_sense(subject)
         ok, fail = OK_SENSES[ok_sense]
@@ -488,32 +569,34 @@ class _Run:
             fail = POINTER_FAILS[sense]
         return ok, fail
 
-    def _resolve(self, state: State, subject: tuple, outcome: str, sense: str | None = None) -> State:
+    def _resolve(self, state: State, subject: CallResult | TryResult | CountResult, outcome: str,
+                 sense: str | None = None) -> State:
         """`sense`: the test that decided the outcome, None when no branch did."""
         state = state._replace(pending=tuple(p for p in state.pending if p != subject))
-        if subject[0] == "count":
+        if type(subject) is CountResult:
             state = self._settle_vars(state, subject, outcome, sense)
-            change = self.changes[subject[1]] if outcome == "ok" else None
+            change = self.changes[subject.index] if outcome == "ok" else None
             return self._change(state, change)
-        if subject[0] == "try":
+        if type(subject) is TryResult:
             state = self._settle_vars(state, subject, outcome, sense)
             if outcome == "ok":
-                op = self.facts.lock_ops[subject[1]]
+                op = self.facts.lock_ops[subject.index]
                 state = self._acquire(state, op.lock, None)
             return state
         state = self._settle_vars(state, subject, outcome, sense)
-        call = self.facts.calls[subject[1]]
+        call = self.facts.calls[subject.index]
         effect = self.effects[call.name]
         state = self._apply(state, effect.ok if outcome == "ok" else effect.fail)
         calls = tuple((n, line, outcome if (n, line) == (call.name, call.line) and o is None else o)
                       for n, line, o in state.calls)
         return state._replace(calls=calls)
 
-    def _settle_vars(self, state: State, subject: tuple, outcome: str, sense: str | None) -> State:
+    def _settle_vars(self, state: State, subject: CallResult | TryResult | CountResult, outcome: str,
+                     sense: str | None) -> State:
         """Variables holding a result now decided take the class it has on that outcome."""
         ok, fail = self._classes(subject, sense)
         cls = sorted(ok if outcome == "ok" else fail)[0]
-        vals = tuple((var, ("const", cls) if value == ("pending", subject) else value) for var, value in state.vals)
+        vals = tuple((var, Const(cls) if value == subject else value) for var, value in state.vals)
         return state._replace(vals=vals)
 
     # loops and switches
@@ -540,55 +623,55 @@ class _Run:
             out = out + states
         return _limit(out)
 
-    # events
-    def event(self, node: Event, states: list[State]) -> list[State]:
-        kind = node.kind
-        if kind == "access":
-            self._record("access", node.data, states)
-            if node.data in self.body.conditional_accesses:
-                return [s._replace(pending=s.pending + (("count", node.data),)) for s in states]
-            change, store = self.changes[node.data], self.stores[node.data]
-            if store is not None:
-                states = [s._replace(stores=(store, s.stores)) for s in states]
-            if change is None:
-                return states
-            return [self._change(s, change) for s in states]
-        if kind == "lock":
-            index, scope, api_op = node.data
-            op = self.facts.lock_ops[index]
-            if api_op in ("try", "try0"):
-                return [s._replace(pending=s.pending + (("try", index),)) for s in states]
-            if op.op == ACQUIRE:
-                return [self._acquire(s, op.lock, scope) for s in states]
-            if op.op == RELEASE:
-                return [self._release(s, op.lock) for s in states]
-            if op.op == ASSERT:
-                out = []
-                for s in states:
-                    if op.lock not in s.held:
-                        self.asserted_unheld.add(op.lock)
-                        s = s._replace(held=s.held | {op.lock})
-                    out.append(s)
-                return out
+    # events (run through _ON_EVENT, by the event's type)
+    def access(self, node: AccessEvent, states: list[State]) -> list[State]:
+        index = node.index
+        self._record(self.access_locks, self.unreached_accesses, index, states)
+        if index in self.body.conditional_accesses:
+            return [s._replace(pending=s.pending + (CountResult(index),)) for s in states]
+        change, store = self.changes[index], self.stores[index]
+        if store is not None:
+            states = [s._replace(stores=(store, s.stores)) for s in states]
+        if change is None:
             return states
-        if kind == "call":
-            self._record("call", node.data, states)
-            call = self.facts.calls[node.data]
-            effect = self.effects.get(call.name)
-            if effect is None:  # nothing known about the callee: not part of the path's story
-                return states
-            made = () if self.lock_sets_only else ((call.name, call.line, None),)
-            if effect.uniform:
-                return [self._apply(s._replace(calls=s.calls + made), effect.ok) for s in states]
-            subject = (("call", node.data),)
-            return [s._replace(calls=s.calls + made, pending=s.pending + subject) for s in states]
-        if kind == "set":
-            var, value = node.data
-            return [self._assign(s, var, value) for s in states]
-        if kind == "range":
-            held = frozenset({UNKNOWN_LOCKS}) | _held_before(self.facts, *node.data)
-            return [s._replace(held=held, scoped=frozenset()) for s in states]
-        raise ValueError(kind)
+        return [self._change(s, change) for s in states]
+
+    def lock(self, node: LockEvent, states: list[State]) -> list[State]:
+        op = self.facts.lock_ops[node.index]
+        if node.api_op in ("try", "try0"):
+            return [s._replace(pending=s.pending + (TryResult(node.index),)) for s in states]
+        if op.op == ACQUIRE:
+            return [self._acquire(s, op.lock, node.scope) for s in states]
+        if op.op == RELEASE:
+            return [self._release(s, op.lock) for s in states]
+        if op.op == ASSERT:
+            out = []
+            for s in states:
+                if op.lock not in s.held:
+                    self.asserted_unheld.add(op.lock)
+                    s = s._replace(held=s.held | {op.lock})
+                out.append(s)
+            return out
+        return states
+
+    def call(self, node: CallEvent, states: list[State]) -> list[State]:
+        self._record(self.call_locks, self.unreached_calls, node.index, states)
+        call = self.facts.calls[node.index]
+        effect = self.effects.get(call.name)
+        if effect is None:  # nothing known about the callee: not part of the path's story
+            return states
+        made = () if self.lock_sets_only else ((call.name, call.line, None),)
+        if effect.uniform:
+            return [self._apply(s._replace(calls=s.calls + made), effect.ok) for s in states]
+        pending = (CallResult(node.index),)
+        return [s._replace(calls=s.calls + made, pending=s.pending + pending) for s in states]
+
+    def set_local(self, node: SetEvent, states: list[State]) -> list[State]:
+        return [self._assign(s, node.name, node.value) for s in states]
+
+    def range_start(self, node: RangeEvent, states: list[State]) -> list[State]:
+        held = frozenset({UNKNOWN_LOCKS}) | _held_before(self.facts, node.start, node.end)
+        return [s._replace(held=held, scoped=frozenset()) for s in states]
 
     def _change(self, state: State, change) -> State:
         if change is None:
@@ -598,10 +681,10 @@ class _Run:
             return state._replace(deltas=_add_delta(state.deltas, key, amount))
         return state._replace(bits=_set_item(state.bits, key, amount))
 
-    def _record(self, kind: str, index: int, states: list[State]) -> None:
-        """The locks held at an event: those held on every path reaching it (and "?" when any
+    def _record(self, table: dict, unreached: set, index: int, states: list[State]) -> None:
+        """The locks held at an access or a call (`table`: access_locks or call_locks, `unreached`
+        its events not reached yet): those held on every path reaching it (and "?" when any
         path's lock state is unknown)."""
-        table = self.access_locks if kind == "access" else self.call_locks
         if len(states) == 1:
             held = states[0].held
         else:
@@ -611,15 +694,15 @@ class _Run:
         if self.rewalking and index in table:  # code walked again: held on every walk's paths
             held = (table[index] & held) | (table[index] & {UNKNOWN_LOCKS})
         else:
-            self.unreached.discard((kind, index))
+            unreached.discard(index)
         table[index] = held
 
     def _assign(self, state: State, var: str, value) -> State:
         old = _get(state.vals, var)
-        if old is not None and old[0] == "pending" and old[1] in state.pending:
-            state = self._resolve(state, old[1], "ok")
-        if value is not None and value[0] in ("call", "try", "count"):
-            value = ("pending", value) if value in state.pending else None
+        if old is not None and type(old) is not Const and old in state.pending:
+            state = self._resolve(state, old, "ok")
+        if value is not None and type(value) is not Const:  # a result: kept while it is pending
+            value = value if value in state.pending else None
         known = state.known
         reading = self.conditions_reading.get(var)
         if reading and known:
@@ -667,26 +750,23 @@ class _Run:
             # a return nobody has seen (the end the hunk-only repair gave the function)
             state = state._replace(held=frozenset({UNKNOWN_LOCKS}))
         value = node.value
-        if value is not None and value[0] == "choice":  # each value the test lets this path return
-            for truth, chosen in ((True, value[2]), (False, value[3])):
-                taken = self._decide(state, value[1], truth)
+        if type(value) is Choice:  # each value the test lets this path return
+            for truth, chosen in ((True, value.then), (False, value.orelse)):
+                taken = self._decide(state, value.test, truth)
                 if taken is not None:
                     self.ret(Return(node.line, chosen), taken)
             return
-        if value is not None and value[0] == "var":
-            known = _get(state.vals, value[1])
-            value = known if known is None or known[0] == "const" else known[1]
-        if value is not None and value[0] in ("call", "try", "count") and value in state.pending:
+        if type(value) is Var:
+            value = _get(state.vals, value.name)
+        if value is not None and type(value) is not Const and value in state.pending:
             ok, fail = OK_SENSES[self._ok_sense(value)]
             self._exit(node.line, sorted(ok)[0], self._finish(self._resolve(state, value, "ok")))
             self._exit(node.line, sorted(fail)[0], self._finish(self._resolve(state, value, "fail")))
             return
         if value is None:
             cls = RET_VOID if self.body.void_return else (RET_POINTER if self.body.pointer_return else RET_OTHER)
-        elif value[0] == "const":
-            cls = value[1]
-        elif value[0] == "call" and self.facts.calls[value[1]].name in self.effects:
-            cls = RET_POINTER if self.body.pointer_return else RET_OTHER
+        elif type(value) is Const:
+            cls = value.cls
         else:
             cls = RET_POINTER if self.body.pointer_return else RET_OTHER
         self._exit(node.line, cls, self._finish(state))
@@ -697,7 +777,7 @@ class _Run:
         if not state.pending:
             return state
         for subject in state.pending:
-            if subject[0] in ("call", "count"):
+            if type(subject) is not TryResult:
                 state = self._resolve(state, subject, "ok")._replace(calls=state.calls)
         return state._replace(pending=())
 
@@ -715,6 +795,11 @@ class _Run:
         self.released[exit_] = self.released.get(exit_, frozenset()) | state.released
         if state.warned:
             self.warned.add(exit_)
+
+
+# what the interpreter does at each kind of event (events are most of a tree's nodes: one look-up)
+_ON_EVENT = {AccessEvent: _Run.access, CallEvent: _Run.call, SetEvent: _Run.set_local, LockEvent: _Run.lock,
+             RangeEvent: _Run.range_start}
 
 
 def run(facts, body: FunctionBody, effects: dict[str, CallEffect], change_of,
@@ -737,20 +822,21 @@ def run(facts, body: FunctionBody, effects: dict[str, CallEffect], change_of,
             runner.ret(Return(line=facts.end_line, value=None), state._replace(held=unknown))
     exits = list(runner.exits.values())
     return PathResult(runner.access_locks, runner.call_locks, exits, runner.released,
-                      runner.asserted_unheld, runner.warned, runner.unreached)
+                      runner.asserted_unheld, runner.warned, runner.unreached_accesses, runner.unreached_calls)
 
 
 def with_held(result: PathResult, locks: frozenset) -> PathResult:
     """What `run` gives with `locks` held on entry too, from what it gave without them, for a
     function seen whole whose run takes, releases and asserts none of them (itself or by a
     call): its paths are the same, each holding them all along."""
-    def held(table: dict, kind: str) -> dict:
-        return {i: found if (kind, i) in result.unreached else found | locks for i, found in table.items()}
+    def held(table: dict, unreached: set) -> dict:
+        return {i: found if i in unreached else found | locks for i, found in table.items()}
 
     exits = {e: replace(e, locks=e.locks | locks) for e in result.exits}
-    return PathResult(held(result.access_locks, "access"), held(result.call_locks, "call"), list(exits.values()),
-                      {exits[e]: found for e, found in result.released.items()}, result.asserted_unheld,
-                      {exits[e] for e in result.warned}, result.unreached)
+    return PathResult(held(result.access_locks, result.unreached_accesses), held(result.call_locks, result.unreached_calls),
+                      list(exits.values()), {exits[e]: found for e, found in result.released.items()},
+                      result.asserted_unheld, {exits[e] for e in result.warned}, result.unreached_accesses,
+                      result.unreached_calls)
 
 
 def _held_before(facts, start: int, end: int) -> frozenset:
