@@ -35,30 +35,28 @@ from reviewbot.c.model import (ACQUIRE, ASSERT, ASSIGN, RELEASE, RET_ERRNO, RET_
 
 
 # Values as the walker describes them: what a local is assigned, what a return returns, what a
-# branch tests. Frozen dataclasses, not named tuples: they are compared and hashed (in the
-# paths' states), and a named tuple equals any other of its shape (the result of call 3 would
-# be the result of lock op 3).
+# branch tests. Named tuples, as cheap as the tuples they are: the paths' states hold constants
+# and results, and every join hashes the states. A named tuple equals any tuple of its fields,
+# though: a kind that has the shape of another (the result of lock op 3 and that of call 3, an
+# index each; a && b and a || b) is a frozen dataclass, which equals only its own kind.
 
 
-@dataclass(frozen=True)
-class Const:
+class Const(NamedTuple):
     cls: str  # its value class: RET_ZERO, RET_ERRNO, RET_POINTER, RET_OTHER
     text: str = ""  # its source text, where a store of it records the value stored
 
 
-@dataclass(frozen=True)
-class Var:
+class Var(NamedTuple):
     name: str  # a local variable or parameter
 
 
-@dataclass(frozen=True)
-class CallResult:
+class CallResult(NamedTuple):
     index: int  # into FunctionFacts.calls
 
 
 @dataclass(frozen=True)
 class TryResult:
-    index: int  # into FunctionFacts.lock_ops: a trylock, true (or 0 for "try0") when it took the lock
+    index: int  # into FunctionFacts.lock_ops: a trylock, true (0 for "try0") when it took the lock
 
 
 @dataclass(frozen=True)
@@ -66,15 +64,13 @@ class CountResult:
     index: int  # into FunctionFacts.accesses: a counter API that moves the counter only when it returns true
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     test: Test | AllOf | AnyOf  # of c, in `c ? a : b`
     then: object  # the value of a
     orelse: object  # the value of b
 
 
-@dataclass(frozen=True)
-class Test:
+class Test(NamedTuple):
     """What a branch tests: that `subject` (a Var or a result) is of the classes SENSES[sense]."""
 
     subject: Var | CallResult | TryResult | CountResult
