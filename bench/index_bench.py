@@ -92,8 +92,16 @@ def bare_parse(paths: list[str]) -> tuple[float, float]:
 def timed_index(tree: str, jobs: int) -> tuple[tuple[float, float], str]:
     out = io.StringIO()
     with Timer() as timer, contextlib.redirect_stdout(out):
-        index.run(argparse.Namespace(paths=[tree], jobs=jobs, stats=False))
+        index.run(index_arguments([tree, "--jobs", str(jobs)]))
     return (timer.wall, timer.cpu), out.getvalue()
+
+
+def index_arguments(argv: list[str]) -> argparse.Namespace:
+    """The arguments `reviewbot index` reads, parsed by its own parser: every option has its
+    default, so a new option cannot leave the bench behind."""
+    parser = argparse.ArgumentParser()
+    index.add_arguments(parser)
+    return parser.parse_args(argv)
 
 
 class Timer:

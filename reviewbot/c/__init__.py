@@ -57,7 +57,7 @@ def analyze(files: dict, config=None, use_cache: bool = True, previous: Program 
 
 def _analyze(files: dict, config, use_cache: bool, previous: Program | None) -> Program:
     from reviewbot.c import cache
-    from reviewbot.c.facts import Tables, walk_file
+    from reviewbot.c.walk import Tables, walk_file
     from reviewbot.c.summaries import Settled, summarize
     from reviewbot.c.types import collect_file, merge
 
@@ -154,7 +154,7 @@ def index_facts(files: dict, config=None) -> dict:
     """path -> FileFacts of the C files `files` (path -> FileVersion), for an index: what
     `analyze` finds of the accesses (with their lock sets), calls and lock operations, without
     summaries, exits nor the lock sets of calls (reviewbot.c.summaries.summarize_locks)."""
-    from reviewbot.c.facts import Tables, walk_file
+    from reviewbot.c.walk import Tables, walk_file
     from reviewbot.c.summaries import summarize_locks
     from reviewbot.c.types import collect_file, merge
 
@@ -183,7 +183,7 @@ def _inputs(files: dict, config) -> tuple[dict, dict, str]:
     program's key. The whole result (summaries and lock sets depend on every file) is cached
     by everything it is made of: the files (in order: the first declaration of a name wins),
     what is known of them, the tables and the type hints."""
-    from reviewbot.c.facts import Tables
+    from reviewbot.c.walk import Tables
 
     sources = _sources(files)
     text_digests = {path: _digest(text) for path, (text, _) in sources.items()}

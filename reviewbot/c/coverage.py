@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reviewbot.c.facts import _function_nodes
+from reviewbot.c.walk import function_nodes
 from reviewbot.c.parse import parse_c
 
 
@@ -30,6 +30,6 @@ class Coverage:
 def file_coverage(data: bytes) -> Coverage:
     """The coverage of one file's text."""
     parsed = parse_c(data)
-    functions = _function_nodes(parsed.tree.root_node)
+    functions = function_nodes(parsed.tree.root_node)
     return Coverage(files=1, clean_files=int(not parsed.has_errors), functions=len(functions),
                     clean_functions=sum(1 for fn in functions if not fn.has_error))

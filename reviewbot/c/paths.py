@@ -1,7 +1,7 @@
 """Paths through one function: which locks are held at each access, and on which paths the
 function returns, holding what, having moved which counters and bits.
 
-The facts walker (reviewbot.c.facts) turns a function body into a small control-flow tree of
+The facts walker (reviewbot.c.walk) turns a function body into a small control-flow tree of
 the nodes below, with events (accesses, lock operations, calls, local assignments) in
 evaluation order. `run()` interprets that tree over sets of abstract states, one state per
 distinct path so far (merged when they agree, bounded): `if` forks, loops run their body zero
