@@ -12,7 +12,9 @@ a one-line patch changes one function (a comment added to its first line), and
 - warm: the same patch again, everything cached that can be (median of N rounds, btrfs and
   fuse alternated);
 - new patch: a patch not seen before (another comment in the same function) in a tree whose
-  files the cache knows.
+  files the cache knows;
+- other file: a patch not seen before to a function of another file of the same directory (the
+  next series on the same list, on the same base).
 
 Prints the times, the peak memory of each review and the btrfs/fuse ratios. Targets: warm
 ratio <= 1.5, and the warm btrfs review under 3 s on a 2-core machine.
@@ -36,6 +38,11 @@ CASES = {
     "btrfs": ("fs/btrfs/inode.c", "static int btrfs_setsize(struct inode *inode, struct iattr *attr)"),
     "fuse": ("fs/fuse/dir.c", "static void fuse_dentry_settime(struct dentry *dentry, u64 time)"),
 }
+# the same, for a function of another file of the directory
+OTHER_FILE_CASES = {
+    "btrfs": ("fs/btrfs/file.c", "int btrfs_sync_file(struct file *file, loff_t start, loff_t end, int datasync)"),
+    "fuse": ("fs/fuse/file.c", "static int fuse_open(struct inode *inode, struct file *file)"),
+}
 BASE = "bench-base"
 GIT_IDENTITY = ["-c", "user.name=reviewbot bench", "-c", "user.email=bench@reviewbot.invalid"]
 
@@ -46,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="kernel source directory (default: $REVIEWBOT_KERNEL_TREE)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    if not args.tree or not all((Path(args.tree) / path).is_file() for path, _ in CASES.values()):
+    if not args.tree or not all((Path(args.tree) / path).is_file()
+                                for path, _ in [*CASES.values(), *OTHER_FILE_CASES.values()]):
         print("review_bench: no kernel tree with fs/btrfs and fs/fuse given (pass its top "
               "directory or set REVIEWBOT_KERNEL_TREE); skipped")
         return 0
@@ -61,16 +69,20 @@ def main(argv: list[str] | None = None) -> int:
                 warm[name].append(review(repo, patches[name]))
         fresh = {name: [review(repo, write_patch(repo, name, n, Path(work)))
                         for n in range(1, args.rounds + 1)] for name in CASES}
+        # one round each: a second one would find the base of its directory known either way
+        other = {name: [review(repo, write_patch(repo, name, 0, Path(work), OTHER_FILE_CASES))]
+                 for name in CASES}
     print(f"{'review of one function':<22}{'btrfs':>14}{'fuse':>14}{'ratio':>14}")
     print(f"{'':<22}{'wall / cpu s':>14}{'wall / cpu s':>14}{'wall / cpu':>14}")
     ratios = {}
     for label, runs in (("cold", {n: [cold[n]] for n in CASES}), ("warm (median)", warm),
-                        ("new patch (median)", fresh)):
+                        ("new patch (median)", fresh), ("other file", other)):
         btrfs, fuse = median_run(runs["btrfs"]), median_run(runs["fuse"])
         ratios[label] = (btrfs.seconds / fuse.seconds, btrfs.cpu / fuse.cpu)
         print(f"{label:<22}{btrfs.seconds:7.2f}/{btrfs.cpu:5.2f}s{fuse.seconds:7.2f}/{fuse.cpu:5.2f}s"
               f"{ratios[label][0]:8.2f}/{ratios[label][1]:4.2f}x")
-    memory = {name: max(run.memory for run in warm[name] + fresh[name] + [cold[name]]) for name in CASES}
+    memory = {name: max(run.memory for run in warm[name] + fresh[name] + other[name] + [cold[name]])
+              for name in CASES}
     print(f"{'peak memory':<22}{memory['btrfs']:12.0f}MB{memory['fuse']:12.0f}MB")
     btrfs_warm = median_run(warm["btrfs"]).seconds
     ratio = ratios["warm (median)"][0]
@@ -95,17 +107,18 @@ def make_repository(kernel: Path, repo: Path) -> Path:
     return repo
 
 
-def write_patch(repo: Path, name: str, number: int, work: Path) -> Path:
-    """A one-line patch to the function of CASES[name] on the base commit: a comment added to
+def write_patch(repo: Path, name: str, number: int, work: Path, cases: dict = CASES) -> Path:
+    """A one-line patch to the function of cases[name] on the base commit: a comment added to
     the function's first line after its opening brace."""
-    path, head = CASES[name]
+    path, head = cases[name]
     lines = (repo / path).read_text().splitlines(keepends=True)
     first = next(i for i, line in enumerate(lines) if line.startswith(head)) + 2
     lines[first] = lines[first].rstrip("\n") + f" /* bench {number} */\n"
-    git(repo, "checkout", "-q", "-b", f"{name}-{number}", BASE)
+    branch = f"{name}-{Path(path).stem}-{number}"
+    git(repo, "checkout", "-q", "-b", branch, BASE)
     (repo / path).write_text("".join(lines))
     git(repo, *GIT_IDENTITY, "commit", "-qam", f"{name}: bench change {number}")
-    out = work / f"{name}-{number}"
+    out = work / branch
     git(repo, "format-patch", "-q", "-1", "-o", str(out))
     git(repo, "checkout", "-q", BASE)
     return out

@@ -21,7 +21,7 @@ from reviewbot.checks.suppress import suppressed
 from reviewbot.findings import FIXED, NEW, PREEXISTING, Finding
 from reviewbot.knowledge import Knowledge, build_knowledge, load_config
 from reviewbot.series import Series
-from reviewbot.workspace import HUNK_ONLY, Git, Workspace, file_paths, is_c_path
+from reviewbot.workspace import HUNK_ONLY, TREE, Git, Workspace, file_paths, is_c_path
 
 SAME, ADDED, REMOVED = "same", "added", "removed"
 KNOWLEDGE_NAMESPACE, REVIEW_NAMESPACE = "knowledge", "review"
@@ -142,8 +142,7 @@ def _review_series(series: Series, workspace: Workspace, config, progress) -> Re
     progress = progress or (lambda step, done, total: None)
     neighbours = _neighbours(workspace)
     workspace.read_untouched(neighbours)
-    files_at = [{path: workspace.version(path, k) for path in workspace.c_paths(k) + neighbours}
-                for k in range(workspace.patch_count + 1)]
+    files_at = [_version_files(workspace, k, neighbours) for k in range(workspace.patch_count + 1)]
     # the profiles `auto` enables for these paths also give the facts their type hints
     configs = [config.for_paths(files) for files in files_at]
     review = Review(series=series, mode=workspace.mode, base=workspace.base, tree=workspace.tree)
@@ -213,6 +212,13 @@ def _knowledge(program, config) -> Knowledge:
     return knowledge
 
 
+def _version_files(workspace: Workspace, k: int, neighbours: list[str]) -> dict:
+    """path -> FileVersion of what version k analyses: the C files the series touches and
+    their neighbours. In one order whatever the series touches: every series in one directory
+    on one base then starts from one program, analysed (and cached) once."""
+    return {path: workspace.version(path, k) for path in sorted(workspace.c_paths(k) + neighbours)}
+
+
 def _neighbours(workspace: Workspace) -> list[str]:
     """In tree mode, the untouched C files in the directories the series touches: which lock
     guards a field, and what pairs with what, is learnt from the code around the patch too."""
@@ -220,11 +226,31 @@ def _neighbours(workspace: Workspace) -> list[str]:
         return []
     touched = {path for k in range(workspace.patch_count + 1) for path in workspace.versions[k]}
     dirs = sorted({os.path.dirname(path) or "." for path in touched if is_c_path(path)})
+    return [path for path in _c_files_in(workspace, dirs) if path not in touched]
+
+
+def _c_files_in(workspace: Workspace, dirs: list[str]) -> list[str]:
+    """The C files right in the directories `dirs` (paths from the top of the tree) at the base."""
     if not dirs:
         return []
     listed = Git(workspace.tree).out("ls-tree", "--name-only", workspace.base, "--",
                                      *(f"{d}/" if d != "." else "." for d in dirs))
-    return [path for path in listed.splitlines() if is_c_path(path) and path not in touched]
+    return [path for path in listed.splitlines() if is_c_path(path)]
+
+
+def prepare_directory(tree: str, base: str, directory: str) -> int:
+    """Analyse `directory` (a path from the top of the git tree `tree`) at the commit `base` as
+    the first review of a series there does, and keep it in the cache: a review of a series
+    that touches files of that directory alone, on that base, then analyses what its patches
+    change, not the directory. Returns the number of C files analysed."""
+    workspace = Workspace(TREE, base, 0, versions=[{}], tree=tree)
+    config = load_config(tree)
+    neighbours = _c_files_in(workspace, [directory])
+    workspace.read_untouched(neighbours)
+    files = _version_files(workspace, 0, neighbours)
+    if files:
+        _knowledge(analyze(files, config.for_paths(files)), config)
+    return len(files)
 
 
 # Callers are followed this far up from a function the series touches: the rules follow

@@ -411,3 +411,51 @@ def kept(facts) -> list:
     the names called, per function."""
     return [(fn.name, [replace(a, text="") for a in fn.accesses], [op for op in fn.lock_ops if op.op == ASSERT], fn.annotations,
              sorted({call.name for call in fn.calls})) for fn in facts.functions]
+
+
+def test_for_reviews_a_review_in_a_prepared_directory_analyses_what_its_patch_changes(tmp_path, capsys,
+                                                                                     monkeypatch):
+    """After `index --for-reviews`, the first review of a series in the directory finds the base
+    analysed: only the version after the patch is summarized, and it reports what a review
+    without the preparation reports."""
+    import reviewbot.c.summaries as summaries
+    from fixture_repo import make_minifs_repo
+
+    from reviewbot.review import review_series
+    from reviewbot.sources import load_series
+    from reviewbot.workspace import build_workspace
+
+    repo = make_minifs_repo(tmp_path / "minifs", patches_dir=tmp_path / "none")
+    patch = FIXTURES / "minifs" / "planted" / "lock-imbalance-count-writers.patch"
+
+    def review() -> tuple[list, int]:
+        summarized = []
+        summarize = summaries.summarize
+        with monkeypatch.context() as patched:
+            patched.setattr(summaries, "summarize", lambda walked, *a: summarized.append(1) or summarize(walked, *a))
+            series = load_series([str(patch)], tree=str(repo.path))
+            workspace = build_workspace(series, tree=str(repo.path), base=repo.base)
+            result = review_series(series, workspace, load_config(str(repo.path)))
+        return [(f.rule, f.function) for f in result.findings], len(summarized)
+
+    assert main(["index", str(repo.path), "--for-reviews", "--base", "base", "--jobs", "1"]) == 0
+    assert f"for reviews      1 directory at {repo.base[:12]}\n" in capsys.readouterr().out
+    findings, summaries_made = review()
+    assert summaries_made == 1  # the version after the patch; the base was prepared
+    assert findings == [("lock-imbalance", "minifs_count_dio_writers")]
+    assert main(["cache", "--clear"]) == 0
+    assert review() == (findings, 2)  # unprepared: the base is analysed too, to the same findings
+
+
+def test_for_reviews_needs_one_git_tree_and_a_commit(tmp_path, capsys):
+    from fixture_repo import make_minifs_repo
+
+    repo = make_minifs_repo(tmp_path / "minifs", patches_dir=tmp_path / "none")
+    plain = shutil.copytree(MINIFS, tmp_path / "plain")  # no git tree holds it
+    for args, named in [([str(plain), "--for-reviews"], str(plain)),
+                        ([str(repo.path), str(plain), "--for-reviews"], str(plain / "file.c")),
+                        ([str(repo.path), "--for-reviews", "--base", "no-such-rev"], "no-such-rev"),
+                        ([str(repo.path), "--base", "base"], "--base")]:
+        assert main(["index", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"reviewbot: {named}: ") and err.count("\n") == 1, err

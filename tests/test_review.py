@@ -193,3 +193,36 @@ def test_a_review_again_reads_its_result_and_a_new_config_is_a_new_review(buggy)
     assert [f.function for f in first.findings] == ["minifs_count_dio_writers"]
     silenced = review_range(buggy, "buggy", Config(profiles=[], suppress=[{"rule": "lock-imbalance"}]))
     assert silenced.findings == [] and silenced.suppressed == 1
+
+
+def test_series_on_one_base_in_one_directory_start_from_one_program(buggy, monkeypatch):
+    """The next series to another file of the directory finds its base analysed already: the
+    files are taken in one order whatever a series touches, so the base is one program."""
+    import reviewbot.c.summaries as summaries
+    import reviewbot.review as review_module
+
+    programs, summarized = [], []
+    analyze, summarize = review_module.analyze, summaries.summarize
+
+    def analyze_spy(files, *args, **kwargs):
+        programs.append((list(files), analyze(files, *args, **kwargs)))
+        return programs[-1][1]
+
+    def summarize_spy(walked, *args, **kwargs):
+        summarized.append(walked)
+        return summarize(walked, *args, **kwargs)
+
+    monkeypatch.setattr(review_module, "analyze", analyze_spy)
+    monkeypatch.setattr(summaries, "summarize", summarize_spy)
+    git(buggy, "checkout", "-q", "-b", "first", "buggy")
+    touch_function(buggy, "iomode.c", "static int minifs_file_passthrough_open(")
+    review_range(buggy, "buggy")
+    (first_files, first_base), _ = programs
+    git(buggy, "checkout", "-q", "-b", "second", "buggy")
+    touch_function(buggy, "file.c", "static unsigned int minifs_count_dio_writers(")
+    del programs[:], summarized[:]
+    result = review_range(buggy, "buggy")
+    (second_files, second_base), _ = programs
+    assert second_files == first_files and second_base.key == first_base.key
+    assert len(summarized) == 1  # the version after the patch; the base came from the cache
+    assert [f.function for f in result.findings] == ["minifs_count_dio_writers"]

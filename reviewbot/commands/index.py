@@ -17,6 +17,13 @@ prints after the counts what the index learnt: every field it tracks (a counter,
 bit) or knows the guard of, with the kind, the lock and the evidence (how many of the
 field's sites hold the lock, or the profile or config entry that says so).
 
+    reviewbot index fs/ --for-reviews [--base REV]
+
+also analyses each directory under the paths at HEAD (or REV) of their git tree as the first
+review of a series there does (reviewbot.review.prepare_directory), in the worker processes: a
+review of a series confined to one of those directories, on that commit, then finds its base
+analysed and only analyses what its patches change.
+
     reviewbot index --stats linux/fs linux/net
 
 prints instead how much of the tree parses cleanly: the share of functions, and of files,
@@ -48,7 +55,8 @@ from reviewbot.knowledge.config import source_label
 from reviewbot.knowledge.guards import ASSERTED, INFERRED
 from reviewbot.knowledge.tracked import AUTO_SOURCE
 from reviewbot.limits import Limits
-from reviewbot.workspace import FileVersion
+from reviewbot.review import prepare_directory
+from reviewbot.workspace import FileVersion, Git
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="directories or .c/.h files to index")
@@ -60,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", action="store_true",
                         help="also print what the index learnt: every tracked or guarded field, its kind, "
                         "its guard and the evidence")
+    parser.add_argument("--for-reviews", action="store_true",
+                        help="also analyse each directory at the git tree's HEAD (or --base) as the first "
+                        "review of a series there does, so that such a review finds it done (slower: "
+                        "each directory is analysed whole)")
+    parser.add_argument("--base", metavar="REV",
+                        help="with --for-reviews: the commit the reviews start from (default HEAD)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,10 +81,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--jobs", f"must be at least 1, not {args.jobs}")
     if args.stats:
         return print_coverage(args.paths, args.jobs)
+    if args.base is not None and not args.for_reviews:
+        raise InputError("--base", "only goes with --for-reviews")
     started = time.perf_counter()
     tree = next((p for p in args.paths if os.path.isdir(p)), None)
     config = load_config(tree)
     paths = find_sources(args.paths, config.limits.file_bytes)
+    # checked before the index runs: a mistake here should not cost the whole index first
+    reviews_at = review_base(paths, args.base) if args.for_reviews else None
     digests: dict[str, str] = {}
     skipped: list[Failure] = []  # odd files in a tree (FIFOs, devices, huge): noted, not indexed
     for path in paths:
@@ -111,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"reviewbot: {failure.path}: skipped: {failure.error}", file=sys.stderr)
     for failure in failures:
         print(f"reviewbot: {failure.path}: not indexed: {failure.error}", file=sys.stderr)
+    if reviews_at is not None:
+        git, base, dirs = reviews_at
+        prepared, failed = prepare_reviews(git.top, base, dirs, args.jobs)
+        for failure in failed:
+            print(f"reviewbot: {failure.path}: not prepared for reviews: {failure.error}", file=sys.stderr)
+        counts = {**counts, "for reviews": f"{prepared} {'directory' if prepared == 1 else 'directories'} "
+                                           f"at {base[:12]}"}
+        failures = failures + failed
     for label, value in [*counts.items(), ("seconds", f"{time.perf_counter() - started:.1f}")]:
         print(f"{label:<16} {value}")
     if args.show:
@@ -208,6 +234,48 @@ def find_sources(inputs: list[str], max_bytes: int = Limits().file_bytes) -> lis
                 raise InputError(given, "not a .c or .h file")
             found.setdefault(given)
     return list(found)
+
+
+def review_base(paths: list[str], base: str | None) -> tuple[Git, str, list[str]]:
+    """The git tree the files are in, the commit reviews start from, and the directories of
+    the files as paths from the tree's top (what --for-reviews prepares)."""
+    try:
+        git = Git(os.path.dirname(os.path.abspath(paths[0])))
+    except InputError as err:
+        raise InputError(err.source, f"{err.problem} (--for-reviews reads the tree through git)") from None
+    commit = git.commit(base or "HEAD")
+    if commit is None:
+        raise InputError(base or "HEAD", f"no such commit in {git.top}")
+    dirs = set()
+    for path in paths:
+        directory = os.path.relpath(os.path.dirname(os.path.abspath(path)), git.top)
+        if directory == ".." or directory.startswith("../"):
+            raise InputError(path, f"not in the git tree {git.top} (reviews read one tree)")
+        dirs.add(directory)
+    return git, commit, sorted(dirs)
+
+
+def prepare_reviews(top: str, base: str, dirs: list[str], jobs: int) -> tuple[int, list[Failure]]:
+    """Analyse each directory as a first review there does (reviewbot.review.prepare_directory),
+    in `jobs` worker processes: the number of directories with C files done, and the failures."""
+    tasks = [(top, base, directory) for directory in dirs]
+    if jobs == 1 or len(tasks) < 2:
+        results = [_prepare_directory(task) for task in tasks]
+    else:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with context.Pool(jobs, initializer=_worker_signals) as pool:
+            results = pool.map(_prepare_directory, tasks, chunksize=1)
+    failures = sorted((r for r in results if isinstance(r, Failure)), key=lambda f: f.path)
+    return sum(1 for r in results if isinstance(r, int) and r > 0), failures
+
+
+def _prepare_directory(task: tuple[str, str, str]) -> int | Failure:
+    """The number of C files of the directory prepared, or what went wrong."""
+    top, base, directory = task
+    try:
+        return prepare_directory(top, base, directory)
+    except Exception as err:  # reported with the directory's name; the others go on
+        return Failure(directory, f"{type(err).__name__}: {err}")
 
 
 @dataclass
