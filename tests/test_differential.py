@@ -862,3 +862,22 @@ def test_a_put_back_moved_into_a_new_helper_is_not_lost():
     # the store that put the flags back now happens in a helper the function did not call
     after = NOTIFY.replace("\t\tn->flags = saved;\n", "\t\tfoo_flags_set(n, saved);\n")
     assert all_rules(NOTIFY, after) == []
+
+
+def test_a_lock_lost_around_a_field_is_silenced_by_a_suppress_entry_for_the_field():
+    """The finding is about the lock (its identity: a lock lost is news beside an older finding
+    on the field), and a [[suppress]] entry for the field silences it too."""
+    from reviewbot.checks.suppress import suppressed
+    from reviewbot.knowledge.config import Config
+
+    after = LOCKED.replace("\tfi->mode = mode;\nout_unlock:\n\tmutex_unlock(&fi->mutex);\n",
+                           "out_unlock:\n\tmutex_unlock(&fi->mutex);\n\tif (!err)\n\t\tfi->mode = mode;\n")
+    [finding] = new_findings(LOCKED, after)
+    assert (finding.subject, finding.field) == ("foo_inode.mutex", "foo_inode.mode")
+
+    def silenced(subject: str) -> bool:
+        config = Config(profiles=[], suppress=[{"rule": "unlocked-write", "subject": subject}])
+        return suppressed(finding, after.splitlines(), config)
+
+    assert silenced("foo_inode.mo*") and silenced("foo_inode.mutex")
+    assert not silenced("foo_inode.users")

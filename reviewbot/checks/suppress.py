@@ -26,6 +26,8 @@ def inline_ignored(finding: Finding, lines: list[str]) -> bool:
 
 
 def suppressed(finding: Finding, lines: list[str], config) -> bool:
-    """Inline comment in the file version the finding comes from, or a config entry."""
-    return inline_ignored(finding, lines) or config.suppresses(
-        finding.rule, finding.file, finding.function, finding.subject)
+    """Inline comment in the file version the finding comes from, or a config entry whose
+    subject matches the finding's subject or the field it concerns."""
+    subjects = [finding.subject, finding.field] if finding.field else [finding.subject]
+    return inline_ignored(finding, lines) or any(
+        config.suppresses(finding.rule, finding.file, finding.function, subject) for subject in subjects)

@@ -49,7 +49,8 @@ In hunk-only mode, a read where the lock state is not visible is never reported.
 
 **Silence it** with `/* reviewbot: ignore[unlocked-read] */` on the line or the line above,
 a `READ_ONCE()` when the race is intended, or a `[[suppress]]` entry with
-`rule = "unlocked-read"` in `.reviewbot.toml`.
+`rule = "unlocked-read"` in `.reviewbot.toml` (its `subject` names the field, or the lock a
+read lost).
 """,
 )
 

@@ -49,7 +49,8 @@ In hunk-only mode, a write where the lock state is not visible (above the first 
 hunk) is never reported.
 
 **Silence it** with `/* reviewbot: ignore[unlocked-write] */` on the line or the line above,
-or a `[[suppress]]` entry with `rule = "unlocked-write"` in `.reviewbot.toml`.
+or a `[[suppress]]` entry with `rule = "unlocked-write"` in `.reviewbot.toml` (its `subject`
+names the field, or the lock a write lost).
 """,
 )
 
