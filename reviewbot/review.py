@@ -215,7 +215,9 @@ def _knowledge(program, config) -> Knowledge:
 def _version_files(workspace: Workspace, k: int, neighbours: list[str]) -> dict:
     """path -> FileVersion of what version k analyses: the C files the series touches and
     their neighbours. In one order whatever the series touches: every series in one directory
-    on one base then starts from one program, analysed (and cached) once."""
+    on one base then starts from one program, analysed (and cached) once. (Where two files of
+    the directory define one name, the first in that order wins, not the touched one: the
+    same findings on bench/realbugs, and nine seconds less for fs/btrfs.)"""
     return {path: workspace.version(path, k) for path in sorted(workspace.c_paths(k) + neighbours)}
 
 
@@ -243,6 +245,7 @@ def prepare_directory(tree: str, base: str, directory: str) -> int:
     the first review of a series there does, and keep it in the cache: a review of a series
     that touches files of that directory alone, on that base, then analyses what its patches
     change, not the directory. Returns the number of C files analysed."""
+    tree = Git(tree).top  # what a review names the tree by: its config is the top's
     workspace = Workspace(TREE, base, 0, versions=[{}], tree=tree)
     config = load_config(tree)
     neighbours = _c_files_in(workspace, [directory])

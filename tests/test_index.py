@@ -455,7 +455,21 @@ def test_for_reviews_needs_one_git_tree_and_a_commit(tmp_path, capsys):
     for args, named in [([str(plain), "--for-reviews"], str(plain)),
                         ([str(repo.path), str(plain), "--for-reviews"], str(plain / "file.c")),
                         ([str(repo.path), "--for-reviews", "--base", "no-such-rev"], "no-such-rev"),
-                        ([str(repo.path), "--base", "base"], "--base")]:
+                        ([str(repo.path), "--base", "base"], "--base"),
+                        ([str(repo.path), "--stats", "--for-reviews"], "--stats")]:
         assert main(["index", *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"reviewbot: {named}: ") and err.count("\n") == 1, err
+
+
+def test_for_reviews_through_a_link_to_the_tree_into_a_cache_directory(tmp_path, capsys):
+    """git names the tree's top with links resolved; a PATH through a link is in that tree."""
+    from fixture_repo import make_minifs_repo
+
+    repo = make_minifs_repo(tmp_path / "minifs", patches_dir=tmp_path / "none")
+    link = tmp_path / "link"
+    link.symlink_to(repo.path)
+    shared = tmp_path / "shared"
+    assert main(["index", str(link), "--for-reviews", "--jobs", "1", "--cache", str(shared)]) == 0
+    assert f"for reviews      1 directory at {repo.topic[:12]}\n" in capsys.readouterr().out
+    assert any((shared / "reviewbot").rglob("*"))

@@ -51,6 +51,16 @@ def cache_root() -> Path:
     return Path(base) / "reviewbot"
 
 
+def use_cache_directory(path: str) -> None:
+    """Keep the cache under `path` from now on, for this process and the ones it starts (as
+    $XDG_CACHE_HOME, which every cache use reads): a `--cache DIR` option."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise InputError(path, f"cannot keep a cache here: {err.strerror or err}") from None
+    os.environ["XDG_CACHE_HOME"] = os.path.abspath(path)
+
+
 @functools.cache
 def code_version() -> str:
     """The digest of this installation's reviewbot package, read once per process."""

@@ -17,7 +17,7 @@ prints after the counts what the index learnt: every field it tracks (a counter,
 bit) or knows the guard of, with the kind, the lock and the evidence (how many of the
 field's sites hold the lock, or the profile or config entry that says so).
 
-    reviewbot index fs/ --for-reviews [--base REV]
+    reviewbot index fs/ --for-reviews [--base REV] [--cache DIR]
 
 also analyses each directory under the paths at HEAD (or REV) of their git tree as the first
 review of a series there does (reviewbot.review.prepare_directory), in the worker processes: a
@@ -46,9 +46,10 @@ import time
 from dataclasses import dataclass
 
 from reviewbot.c import cache, index_facts
+from reviewbot.c.cache import use_cache_directory
 from reviewbot.c.coverage import Coverage, file_coverage
 from reviewbot.c.parse import digest_of
-from reviewbot.errors import InputError
+from reviewbot.errors import InputError, ReviewbotError
 from reviewbot.files import check_file, read_file
 from reviewbot.knowledge import Knowledge, KnowledgeBuilder, KnowledgePart, load_config
 from reviewbot.knowledge.config import source_label
@@ -74,15 +75,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "each directory is analysed whole)")
     parser.add_argument("--base", metavar="REV",
                         help="with --for-reviews: the commit the reviews start from (default HEAD)")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="the cache directory, e.g. the one the review workers share; reviewbot's "
+                        "entries go in DIR/reviewbot (default: $XDG_CACHE_HOME)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InputError("--jobs", f"must be at least 1, not {args.jobs}")
-    if args.stats:
-        return print_coverage(args.paths, args.jobs)
     if args.base is not None and not args.for_reviews:
         raise InputError("--base", "only goes with --for-reviews")
+    if args.stats and (args.for_reviews or args.show):
+        raise InputError("--stats", "parses only: it does not go with --for-reviews or --show")
+    if args.cache:
+        use_cache_directory(args.cache)
+    if args.stats:
+        return print_coverage(args.paths, args.jobs)
     started = time.perf_counter()
     tree = next((p for p in args.paths if os.path.isdir(p)), None)
     config = load_config(tree)
@@ -136,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"reviewbot: {failure.path}: not prepared for reviews: {failure.error}", file=sys.stderr)
         counts = {**counts, "for reviews": f"{prepared} {'directory' if prepared == 1 else 'directories'} "
                                            f"at {base[:12]}"}
-        failures = failures + failed
     for label, value in [*counts.items(), ("seconds", f"{time.perf_counter() - started:.1f}")]:
         print(f"{label:<16} {value}")
     if args.show:
@@ -238,21 +245,25 @@ def find_sources(inputs: list[str], max_bytes: int = Limits().file_bytes) -> lis
 
 def review_base(paths: list[str], base: str | None) -> tuple[Git, str, list[str]]:
     """The git tree the files are in, the commit reviews start from, and the directories of
-    the files as paths from the tree's top (what --for-reviews prepares)."""
+    the files as paths from the tree's top (what --for-reviews prepares), the directories with
+    most files first. The directories are those of the files found in the working tree: one
+    only at the commit is not prepared, one with no C file at the commit holds nothing to do."""
+    # git names its top with the links resolved: so are the directories, to be paths under it
+    directories = [os.path.realpath(os.path.dirname(os.path.abspath(path))) for path in paths]
     try:
-        git = Git(os.path.dirname(os.path.abspath(paths[0])))
+        git = Git(directories[0])
     except InputError as err:
         raise InputError(err.source, f"{err.problem} (--for-reviews reads the tree through git)") from None
     commit = git.commit(base or "HEAD")
     if commit is None:
         raise InputError(base or "HEAD", f"no such commit in {git.top}")
-    dirs = set()
-    for path in paths:
-        directory = os.path.relpath(os.path.dirname(os.path.abspath(path)), git.top)
-        if directory == ".." or directory.startswith("../"):
+    files_in: dict[str, int] = {}
+    for path, directory in zip(paths, directories):
+        relative = os.path.relpath(directory, git.top)
+        if relative == ".." or relative.startswith("../"):
             raise InputError(path, f"not in the git tree {git.top} (reviews read one tree)")
-        dirs.add(directory)
-    return git, commit, sorted(dirs)
+        files_in[relative] = files_in.get(relative, 0) + 1
+    return git, commit, sorted(files_in, key=lambda d: (-files_in[d], d))
 
 
 def prepare_reviews(top: str, base: str, dirs: list[str], jobs: int) -> tuple[int, list[Failure]]:
@@ -263,7 +274,7 @@ def prepare_reviews(top: str, base: str, dirs: list[str], jobs: int) -> tuple[in
         results = [_prepare_directory(task) for task in tasks]
     else:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with context.Pool(jobs, initializer=_worker_signals) as pool:
+        with context.Pool(min(jobs, len(tasks)), initializer=_worker_signals) as pool:
             results = pool.map(_prepare_directory, tasks, chunksize=1)
     failures = sorted((r for r in results if isinstance(r, Failure)), key=lambda f: f.path)
     return sum(1 for r in results if isinstance(r, int) and r > 0), failures
@@ -274,6 +285,8 @@ def _prepare_directory(task: tuple[str, str, str]) -> int | Failure:
     top, base, directory = task
     try:
         return prepare_directory(top, base, directory)
+    except ReviewbotError as err:
+        return Failure(directory, err.problem)
     except Exception as err:  # reported with the directory's name; the others go on
         return Failure(directory, f"{type(err).__name__}: {err}")
 

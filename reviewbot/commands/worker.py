@@ -8,8 +8,7 @@ XDG_CACHE_HOME) on shared storage, so that a new worker does not index the tree 
 
 from __future__ import annotations
 
-import os
-
+from reviewbot.c.cache import use_cache_directory
 from reviewbot.commands._service import add_service_arguments
 from reviewbot.errors import InputError
 
@@ -33,11 +32,7 @@ def run(args) -> int:
         raise InputError("--queue", "a worker takes its jobs from Redis: give --queue "
                                     "redis://HOST:PORT/N (or `queue` in the service config)")
     if args.cache:
-        try:
-            os.makedirs(args.cache, exist_ok=True)
-        except OSError as err:
-            raise InputError(args.cache, f"cannot keep a cache here: {err.strerror or err}") from None
-        os.environ["XDG_CACHE_HOME"] = os.path.abspath(args.cache)  # read at each cache use
+        use_cache_directory(args.cache)
     setup_logging(args.log_format == "json")
 
     store = open_store(args.store, args.data)
