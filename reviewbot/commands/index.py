@@ -139,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"reviewbot: {failure.path}: not indexed: {failure.error}", file=sys.stderr)
     if reviews_at is not None:
         git, base, dirs = reviews_at
-        prepared, failed = prepare_reviews(git.top, base, dirs, args.jobs)
+        progress = Progress(len(dirs), "preparing for reviews", "directories") if sys.stderr.isatty() else None
+        prepared, failed = prepare_reviews(git.top, base, dirs, args.jobs, progress)
+        if progress:
+            progress.done()
         for failure in failed:
             print(f"reviewbot: {failure.path}: not prepared for reviews: {failure.error}", file=sys.stderr)
         counts = {**counts, "for reviews": f"{prepared} {'directory' if prepared == 1 else 'directories'} "
@@ -266,16 +269,25 @@ def review_base(paths: list[str], base: str | None) -> tuple[Git, str, list[str]
     return git, commit, sorted(files_in, key=lambda d: (-files_in[d], d))
 
 
-def prepare_reviews(top: str, base: str, dirs: list[str], jobs: int) -> tuple[int, list[Failure]]:
+def prepare_reviews(top: str, base: str, dirs: list[str], jobs: int,
+                    progress=None) -> tuple[int, list[Failure]]:
     """Analyse each directory as a first review there does (reviewbot.review.prepare_directory),
     in `jobs` worker processes: the number of directories with C files done, and the failures."""
     tasks = [(top, base, directory) for directory in dirs]
+    results = []
+
+    def collect(done) -> None:
+        for result in done:
+            results.append(result)
+            if progress:
+                progress.step()
+
     if jobs == 1 or len(tasks) < 2:
-        results = [_prepare_directory(task) for task in tasks]
+        collect(map(_prepare_directory, tasks))
     else:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         with context.Pool(min(jobs, len(tasks)), initializer=_worker_signals) as pool:
-            results = pool.map(_prepare_directory, tasks, chunksize=1)
+            collect(pool.imap_unordered(_prepare_directory, tasks))
     failures = sorted((r for r in results if isinstance(r, Failure)), key=lambda f: f.path)
     return sum(1 for r in results if isinstance(r, int) and r > 0), failures
 
@@ -438,8 +450,9 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, total: int):
+    def __init__(self, total: int, doing: str = "indexing", items: str = "files"):
         self.total, self.count, self.shown = total, 0, 0.0
+        self.doing, self.items = doing, items
 
     def step(self) -> None:
         self.count += 1
@@ -447,10 +460,10 @@ class Progress:
         if now - self.shown >= 0.1 or self.count == self.total:
             self.shown = now
             filled = self.WIDTH * self.count // max(self.total, 1)
-            sys.stderr.write(f"\rindexing [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                             f"{self.count}/{self.total} files")
+            sys.stderr.write(f"\r{self.doing} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                             f"{self.count}/{self.total} {self.items}")
             sys.stderr.flush()
 
     def done(self) -> None:
-        sys.stderr.write("\r" + " " * (self.WIDTH + 40) + "\r")
+        sys.stderr.write("\r" + " " * (self.WIDTH + 60) + "\r")
         sys.stderr.flush()
