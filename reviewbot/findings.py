@@ -22,7 +22,7 @@ class Finding:
     subject: str = ""  # the field, bit or lock the finding is about; part of the identity
     # the field a finding whose subject is a lock concerns (a lock lost around an access of it):
     # a [[suppress]] entry's subject matches it too; not part of the identity
-    field: str = ""
+    field_key: str = ""
     ordinal: int = 0  # tells apart findings with the same rule, file, function and subject
     status: str = NEW
     patch: int | None = None  # 1-based patch number: where it appears (new) or goes away (fixed)

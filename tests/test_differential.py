@@ -873,7 +873,7 @@ def test_a_lock_lost_around_a_field_is_silenced_by_a_suppress_entry_for_the_fiel
     after = LOCKED.replace("\tfi->mode = mode;\nout_unlock:\n\tmutex_unlock(&fi->mutex);\n",
                            "out_unlock:\n\tmutex_unlock(&fi->mutex);\n\tif (!err)\n\t\tfi->mode = mode;\n")
     [finding] = new_findings(LOCKED, after)
-    assert (finding.subject, finding.field) == ("foo_inode.mutex", "foo_inode.mode")
+    assert (finding.subject, finding.field_key) == ("foo_inode.mutex", "foo_inode.mode")
 
     def silenced(subject: str) -> bool:
         config = Config(profiles=[], suppress=[{"rule": "unlocked-write", "subject": subject}])

@@ -186,6 +186,6 @@ def unlocked_finding(rule: Rule, fn: FunctionFacts, access: Access, guard, verb:
 
 
 def make_finding(rule: Rule, fn: FunctionFacts, line: int, message: str, evidence: list[str],
-                 subject: str, field: str = "") -> Finding:
+                 subject: str, field_key: str = "") -> Finding:
     return Finding(rule=rule.name, severity=rule.severity, file=fn.file, line=line,
-                   function=fn.name, message=message, evidence=evidence, subject=subject, field=field)
+                   function=fn.name, message=message, evidence=evidence, subject=subject, field_key=field_key)

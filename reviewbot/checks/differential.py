@@ -89,7 +89,7 @@ def over_unlocked(rule: Rule, ctx: CheckContext, found: list[tuple[Finding, str]
     yield from (f for f, _ in found if (f.file, f.function, f.subject) not in replaced)
     for fn, regression in news:
         yield make_finding(rule, fn, regression.line, regression.message, regression.evidence,
-                           regression.subject, field=regression.access.key)
+                           regression.subject, field_key=regression.access.key)
 
 
 def _own_lock(ctx: CheckContext, key: str, lock: str) -> bool:

@@ -28,6 +28,6 @@ def inline_ignored(finding: Finding, lines: list[str]) -> bool:
 def suppressed(finding: Finding, lines: list[str], config) -> bool:
     """Inline comment in the file version the finding comes from, or a config entry whose
     subject matches the finding's subject or the field it concerns."""
-    subjects = [finding.subject, finding.field] if finding.field else [finding.subject]
+    subjects = [finding.subject, finding.field_key] if finding.field_key else [finding.subject]
     return inline_ignored(finding, lines) or any(
         config.suppresses(finding.rule, finding.file, finding.function, subject) for subject in subjects)
